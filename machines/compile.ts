@@ -1,0 +1,192 @@
+import { assign, createActor, setup, type Actor, type ActorOptions, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
+import { systemClock, type Clock } from '../src/clock.js';
+import type { Saga } from '../src/definition/saga.js';
+import type { SagaStep } from '../src/definition/steps.js';
+import { SagaNotCommittedError } from '../src/errors/saga-not-committed-error.js';
+import { chartActions, type ActionArgs } from './actions.js';
+import { createHandlerActor } from './handler-actor.js';
+import { createRemoteStepMachine } from './remote-step-machine.js';
+import { AWAITING_COMMIT_ID, compileList, ERRORED_ID, FINISHED_ID, type CompiledStep } from './step-states.js';
+import type { SagaMachineContext, SagaMachineEvent, SagaMachineInput } from './types.js';
+
+function machineSetup(index: ReadonlyMap<string, SagaStep>, clock: Clock) {
+  return setup({
+    types: {
+      context: {} as SagaMachineContext,
+      events: {} as SagaMachineEvent,
+      input: {} as SagaMachineInput,
+    },
+    actors: {
+      handler: createHandlerActor(index),
+      remoteStep: createRemoteStepMachine(clock),
+    },
+  });
+}
+
+/** The XState machine of a saga definition. */
+export type SagaMachine = ReturnType<ReturnType<typeof machineSetup>['createMachine']>;
+/** A running execution of a saga machine. */
+export type SagaActor = Actor<SagaMachine>;
+/** A snapshot of a saga actor. */
+export type SagaSnapshot = ReturnType<SagaActor['getSnapshot']>;
+
+/** A compiled saga: its machine and the map from steps to states that readers need. */
+export interface CompiledSaga {
+  readonly saga: Saga<object>;
+  readonly machine: SagaMachine;
+  readonly steps: readonly CompiledStep[];
+  /** Every step, nested ones included, by path. */
+  readonly index: ReadonlyMap<string, CompiledStep>;
+}
+
+function indexSteps(steps: readonly CompiledStep[], into: Map<string, CompiledStep>): Map<string, CompiledStep> {
+  for (const step of steps) {
+    into.set(step.path, step);
+    for (const branch of step.branches) indexSteps(branch.steps, into);
+  }
+  return into;
+}
+
+function build(saga: Saga<object>, clock: Clock): CompiledSaga {
+  const a = chartActions(clock);
+  const list = compileList(
+    saga.steps,
+    {
+      prefix: '',
+      statePath: ['running'],
+      after: [
+        { guard: ({ context }: ActionArgs) => context.autocommit, target: `#${FINISHED_ID}` },
+        { target: `#${AWAITING_COMMIT_ID}` },
+      ],
+      before: `#${ERRORED_ID}`,
+    },
+    a,
+  );
+  const index = indexSteps(list.compiled, new Map());
+  const definitions = new Map([...index].map(([path, step]) => [path, step.definition]));
+  const compensable = [...index.values()].filter((s) => s.kind !== 'conditional' && s.compensable);
+  const failedCompensation = (path: string) => ({ context, event }: ActionArgs) => {
+    const rec = context.steps[path];
+    return event.step === path && rec?.compensated === false && rec.compensation?.error !== undefined && !rec.compensation.resolved;
+  };
+  const config = {
+    id: saga.id,
+    initial: 'created',
+    context: ({ input }: { input: SagaMachineInput }): SagaMachineContext => ({
+      uuid: input.uuid,
+      sagaName: saga.name,
+      data: input.data ?? {},
+      autocommit: input.autocommit ?? true,
+      steps: {},
+      failure: null,
+      services: [],
+      createdAt: clock.now(),
+      startedAt: null,
+      finishedAt: null,
+      retrying: null,
+    }),
+    states: {
+      created: { on: { 'saga.start': { target: 'running', actions: a.stamp('startedAt') } } },
+      running: {
+        initial: saga.steps[0]!.name,
+        states: {
+          ...list.states,
+          'awaiting-commit': {
+            id: AWAITING_COMMIT_ID,
+            tags: ['paused'],
+            on: {
+              'saga.commit': { target: `#${FINISHED_ID}` },
+              'saga.reject': {
+                target: list.lastCompensation,
+                actions: assign({ failure: { step: null, code: 'SAGA_REJECTED', message: 'the execution was rejected before commit; its steps were compensated' } }),
+              },
+            },
+          },
+        },
+      },
+      finished: { id: FINISHED_ID, type: 'final', entry: a.stamp('finishedAt') },
+      errored: {
+        id: ERRORED_ID,
+        entry: a.stamp('finishedAt'),
+        on: {
+          'saga.retry-compensation': compensable.map((s) => ({
+            guard: failedCompensation(s.path),
+            target: `#${s.path}.running-on-failure`,
+            actions: assign({ retrying: s.path }),
+          })),
+          'saga.resolve-compensation': compensable.map((s) => ({
+            guard: failedCompensation(s.path),
+            actions: a.record(s.path, ({ context }) => ({ compensation: { ...context.steps[s.path]!.compensation!, resolved: true } })),
+          })),
+        },
+      },
+    },
+  };
+  const machine = machineSetup(definitions, clock).createMachine(config as never) as unknown as SagaMachine;
+  return { saga, machine, steps: list.compiled, index };
+}
+
+const cache = new WeakMap<Saga<object>, WeakMap<Clock, CompiledSaga>>();
+
+/**
+ * Compiles a committed saga into its XState v5 machine (id `name@hash`), once per definition and
+ * clock. States mirror `SagaStatus` at the top and `SagaStepStatus` inside each step; step
+ * states have the step names as ids; remote steps are child actors with string `src` and
+ * deterministic ids, so snapshots restore in any process.
+ *
+ * @example
+ * ```ts
+ * const { machine } = compileSaga(CREATE_ORDER);
+ * console.log(machine.id); // 'create-order@3f2a9c1b7d4e'
+ * ```
+ */
+export function compileSaga<T extends object>(saga: Saga<T>, options: { clock?: Clock } = {}): CompiledSaga {
+  const def = saga as unknown as Saga<object>;
+  if (!def.committed) throw new SagaNotCommittedError(def.name);
+  const clock = options.clock ?? systemClock;
+  let byClock = cache.get(def);
+  if (!byClock) cache.set(def, (byClock = new WeakMap()));
+  let compiled = byClock.get(clock);
+  if (!compiled) byClock.set(clock, (compiled = build(def, clock)));
+  return compiled;
+}
+
+/** Options of {@link createSagaActor}. */
+export interface SagaActorOptions {
+  /** Execution id; a random one by default. */
+  uuid?: string;
+  /** Initial data of the context. */
+  context?: Record<string, unknown>;
+  /** @defaultValue true */
+  autocommit?: boolean;
+  clock?: Clock;
+  /** Inspection observer, e.g. from `@statelyai/inspect`. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** A persisted snapshot to restore instead of starting anew. */
+  snapshot?: Snapshot<unknown>;
+}
+
+/**
+ * A plain XState actor of a saga, for users who drive executions themselves: start it, send
+ * `{ type: 'saga.start' }`, answer the requests that `pendingWork(actor.getSnapshot())` lists
+ * with `saga.response` events, and persist `actor.getPersistedSnapshot()` as you like.
+ *
+ * @example
+ * ```ts
+ * const actor = createSagaActor(CREATE_ORDER, { context: { items: ['a'] } }).start();
+ * actor.send({ type: 'saga.start' });
+ * ```
+ */
+export function createSagaActor<T extends object>(saga: Saga<T>, options: SagaActorOptions = {}): SagaActor {
+  const { machine } = compileSaga(saga, { clock: options.clock ?? systemClock });
+  const actorOptions: ActorOptions<SagaMachine> = {
+    input: {
+      uuid: options.uuid ?? globalThis.crypto.randomUUID(),
+      data: (options.context ?? {}) as SagaMachineInput['data'],
+      autocommit: options.autocommit ?? true,
+    },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+    ...(options.snapshot ? { snapshot: options.snapshot } : {}),
+  };
+  return createActor(machine, actorOptions);
+}

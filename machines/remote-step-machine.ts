@@ -1,0 +1,91 @@
+import { assign, setup } from 'xstate';
+import type { Clock } from '../src/clock.js';
+import type { RemoteStepContext, RemoteStepInput, RemoteStepOutput, SagaMachineEvent } from './types.js';
+
+type Reply = Extract<SagaMachineEvent, { type: 'saga.response' | 'saga.deadline' }>;
+
+const isMine = ({ context, event }: { context: RemoteStepContext; event: Reply }): boolean =>
+  event.step === context.step && event.phase === context.phase && event.attempt === context.attempt;
+
+const failure = (context: RemoteStepContext, event: Reply) =>
+  event.type === 'saga.deadline'
+    ? {
+        code: 'SAGA_STEP_TIMEOUT',
+        message: `no response to ${context.target} within ${context.timeoutMs} ms (attempt ${context.attempt} of ${context.maxAttempts})`,
+      }
+    : {
+        code: 'SAGA_PARTICIPANT_SYSTEM_ERROR',
+        message: `${context.target} answered 500 (attempt ${context.attempt} of ${context.maxAttempts}): ${JSON.stringify(event.response.content)}`,
+      };
+
+/**
+ * The child actor of a remote step (or of a remote compensation): it holds the outgoing request,
+ * its attempt and its deadline, and waits for the matching response. The runtime reads the
+ * request off its snapshot (state `waiting`) and sends it; deadlines are absolute times that the
+ * runtime arms as timers, so nothing here depends on `after`, which XState does not re-arm on
+ * restore. A 500 or a timeout is retried after a backoff until the attempts run out.
+ */
+export function createRemoteStepMachine(clock: Clock) {
+  return setup({
+    types: {
+      context: {} as RemoteStepContext,
+      input: {} as RemoteStepInput,
+      events: {} as Reply,
+      output: {} as RemoteStepOutput,
+    },
+  }).createMachine({
+    id: 'remote-step',
+    context: ({ input }) => ({ ...input, attempt: 1, deadline: null, errors: [], response: null }),
+    initial: 'waiting',
+    states: {
+      waiting: {
+        entry: assign({ deadline: ({ context }) => (context.timeoutMs === null ? null : clock.now() + context.timeoutMs) }),
+        on: {
+          'saga.response': [
+            {
+              guard: ({ context, event }) => isMine({ context, event }) && event.response.status === 500,
+              target: 'retrying',
+              actions: assign({ errors: ({ context, event }) => [...context.errors, failure(context, event)] }),
+            },
+            {
+              guard: isMine,
+              target: 'responded',
+              actions: assign({ response: ({ event }) => (event.type === 'saga.response' ? event.response : null) }),
+            },
+          ],
+          'saga.deadline': {
+            guard: ({ context, event }) => isMine({ context, event }) && context.deadline !== null,
+            target: 'retrying',
+            actions: assign({ errors: ({ context, event }) => [...context.errors, failure(context, event)] }),
+          },
+        },
+      },
+      retrying: {
+        always: [
+          { guard: ({ context }) => context.attempt >= context.maxAttempts, target: 'failed' },
+          { guard: ({ context }) => context.backoffMs === 0, target: 'waiting', actions: assign({ attempt: ({ context }) => context.attempt + 1 }) },
+          { target: 'backoff' },
+        ],
+      },
+      backoff: {
+        entry: assign({ deadline: ({ context }) => clock.now() + context.backoffMs * 2 ** (context.attempt - 1) }),
+        on: {
+          'saga.deadline': {
+            guard: isMine,
+            target: 'waiting',
+            actions: assign({ attempt: ({ context }) => context.attempt + 1 }),
+          },
+        },
+      },
+      responded: { type: 'final' },
+      failed: { type: 'final' },
+    },
+    output: ({ context }): RemoteStepOutput =>
+      context.response
+        ? { kind: 'response', response: context.response, attempts: context.attempt }
+        : { kind: 'failed', error: context.errors.at(-1) ?? { code: 'SAGA_STEP_FAILED', message: 'the request failed' }, attempts: context.attempt },
+  });
+}
+
+/** The type of a remote-step child machine. */
+export type RemoteStepMachine = ReturnType<typeof createRemoteStepMachine>;

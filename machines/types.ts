@@ -1,0 +1,116 @@
+import type { ErrorInfo, JsonObject, JsonValue } from '../src/json.js';
+import type { StepPhase } from '../src/messages/request-id.js';
+import type { SagaResponseData } from '../src/messages/saga-response.js';
+import type { SagaStepStatus } from '../src/status.js';
+
+/** What a step's compensation did. */
+export interface CompensationRecord {
+  startedAt: number;
+  finishedAt?: number;
+  error?: ErrorInfo;
+  attempts?: number;
+  /** An operator marked a failed compensation as dealt with by hand. */
+  resolved?: boolean;
+}
+
+/**
+ * The history of one step, written as the step leaves each phase. While the chart is inside a
+ * step, the step's status is the state it is in; `status` here is the status the step left with,
+ * so a status is only ever in one place at a time.
+ */
+export interface StepRecord {
+  status?: SagaStepStatus;
+  startedAt?: number;
+  finishedAt?: number;
+  error?: ErrorInfo;
+  attempts?: number;
+  /** A remote step whose onExecute returned no request. */
+  skipped?: boolean;
+  /** A conditional step's chosen branch key (`null`: none held). */
+  branch?: string | null;
+  compensation?: CompensationRecord;
+  compensated?: boolean;
+}
+
+/** The first failure of an execution, which started its rollback. */
+export interface FailureInfo extends ErrorInfo {
+  /** Path of the step that failed; `null` when the execution was rejected. */
+  step: string | null;
+}
+
+/** Context of a compiled saga machine. Everything in it is JSON. */
+export interface SagaMachineContext {
+  uuid: string;
+  sagaName: string;
+  /** The saga's own data: what handlers see as `SagaContext`. */
+  data: JsonObject;
+  autocommit: boolean;
+  steps: Record<string, StepRecord>;
+  failure: FailureInfo | null;
+  /** Services that took part (request targets and `relatedServices`), for the commit. */
+  services: string[];
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Path of the step whose failed compensation an operator is retrying. */
+  retrying: string | null;
+}
+
+/** Input of a compiled saga machine. */
+export interface SagaMachineInput {
+  uuid: string;
+  data?: JsonObject;
+  autocommit?: boolean;
+}
+
+/** The events a saga actor takes. Every one that comes from outside carries what it is for. */
+export type SagaMachineEvent =
+  | { type: 'saga.start' }
+  | { type: 'saga.response'; step: string; phase: StepPhase; attempt: number; response: SagaResponseData }
+  | { type: 'saga.deadline'; step: string; phase: StepPhase; attempt: number }
+  | { type: 'saga.commit' }
+  | { type: 'saga.reject' }
+  | { type: 'saga.retry-compensation'; step: string }
+  | { type: 'saga.resolve-compensation'; step: string };
+
+/** Which handler a handler actor runs. */
+export type HandlerHook = 'onExecute' | 'onSuccess' | 'onError' | 'onFailure' | 'condition';
+
+/** Input of the `handler` promise actor. */
+export interface HandlerInput {
+  step: string;
+  hook: HandlerHook;
+  data: JsonObject;
+  response?: SagaResponseData;
+}
+
+/** Output of the `handler` promise actor: it never rejects, failures are data. */
+export type HandlerOutput =
+  | { ok: true; data: JsonObject; request?: { target: string; content: JsonValue } | null; branch?: string | null }
+  | { ok: false; data: JsonObject; error: ErrorInfo };
+
+/** Input of a `remoteStep` child actor. */
+export interface RemoteStepInput {
+  uuid: string;
+  step: string;
+  phase: StepPhase;
+  target: string;
+  content: JsonValue;
+  maxAttempts: number;
+  backoffMs: number;
+  timeoutMs: number | null;
+}
+
+/** Context of a `remoteStep` child actor: the outgoing request, its attempt and deadline. */
+export interface RemoteStepContext extends RemoteStepInput {
+  attempt: number;
+  /** Absolute time (ms) at which the current wait ends; `null` waits for ever. */
+  deadline: number | null;
+  errors: ErrorInfo[];
+  response: SagaResponseData | null;
+}
+
+/** Output of a `remoteStep` child actor. */
+export type RemoteStepOutput =
+  | { kind: 'response'; response: SagaResponseData; attempts: number }
+  | { kind: 'failed'; error: ErrorInfo; attempts: number };

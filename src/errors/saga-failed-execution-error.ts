@@ -1,0 +1,27 @@
+import type { SagaExecution } from '../manager/saga-execution.js';
+import { SagaError } from './saga-error.js';
+
+/**
+ * Thrown by `manager.run()` (with `raiseOnError: true`, the default) and `waitFor()` when the
+ * execution ended `errored`. The execution, with every step's status and error, is attached.
+ *
+ * @example
+ * ```ts
+ * try { await manager.run(saga); } catch (err) {
+ *   if (err instanceof SagaFailedExecutionError) console.log(err.execution.steps);
+ * }
+ * ```
+ */
+export class SagaFailedExecutionError extends SagaError {
+  readonly uuid: string;
+  readonly execution: SagaExecution;
+  constructor(execution: SagaExecution) {
+    const cause = execution.error;
+    super(
+      'SAGA_FAILED_EXECUTION',
+      `Saga '${execution.sagaName}' execution ${execution.uuid} failed${cause ? ` at step '${cause.step}' with ${cause.code}: ${cause.message}` : ''}. Its executed steps were compensated; see error.execution.steps for each step's status.`,
+    );
+    this.uuid = execution.uuid;
+    this.execution = execution;
+  }
+}
