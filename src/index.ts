@@ -1,0 +1,86 @@
+/**
+ * sagachart: distributed transactions across microservices by the Saga pattern, orchestrated.
+ * Each saga definition compiles into an XState v5 statechart; every execution is an actor.
+ *
+ * This file is the public API: explicit named exports only, snapshotted by a test.
+ */
+export { Saga, type SagaOptions } from './definition/saga.js';
+export {
+  LocalSagaStep,
+  RemoteSagaStep,
+  ConditionalSagaStep,
+  type SagaStep,
+  type SagaStepKind,
+  type SagaBranch,
+  type RetryPolicy,
+} from './definition/steps.js';
+export type { Awaitable, LocalHandler, RequestHandler, ResponseHandler, Condition } from './definition/handlers.js';
+export { SagaContext } from './context.js';
+export { SagaRequest } from './messages/saga-request.js';
+export { SagaResponse, type SagaResponseData } from './messages/saga-response.js';
+export { SagaResponseStatus } from './messages/saga-response-status.js';
+export { formatRequestId, parseRequestId, type RequestKey, type StepPhase } from './messages/request-id.js';
+export { SagaStatus, SagaStepStatus } from './status.js';
+export type { JsonValue, JsonObject, ErrorInfo } from './json.js';
+export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
+export type { SagaLogger, LogFields } from './logger.js';
+
+export { compileSaga, createSagaActor, type CompiledSaga, type SagaMachine, type SagaActor, type SagaSnapshot, type SagaActorOptions } from '../machines/compile.js';
+export {
+  sagaStatusOf,
+  stepViews,
+  pendingWork,
+  isAwaitingCommit,
+  type SagaStepView,
+  type OutgoingRequest,
+  type PendingWork,
+  type SagaTimer,
+  type SagaSnapshotLike,
+} from '../machines/read.js';
+export { sagaDiagram } from '../machines/diagram.js';
+export type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, StepRecord, FailureInfo } from '../machines/types.js';
+
+export { SagaManager, type SagaManagerOptions, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
+export { SagaExecution, type SagaStepFailure } from './manager/saga-execution.js';
+
+export {
+  RECORD_FORMAT,
+  type SagaRepository,
+  type SagaRecord,
+  type SagaRecordSummary,
+  type SagaListFilter,
+  type SagaListPage,
+} from './repositories/saga-repository.js';
+export { InMemorySagaRepository } from './repositories/in-memory-saga-repository.js';
+
+export type { SagaBroker, ResponseListener } from './transport/saga-broker.js';
+export { InProcessBroker } from './transport/in-process-broker.js';
+export {
+  ParticipantRuntime,
+  type ParticipantHandler,
+  type ParticipantHandlers,
+  type ParticipantRequestInfo,
+  type ParticipantRuntimeOptions,
+} from './participant/participant-runtime.js';
+
+export {
+  SagaError,
+  EmptySagaError,
+  SagaNotCommittedError,
+  SagaAlreadyCommittedError,
+  UndefinedOnExecuteError,
+  SagaHookAlreadySetError,
+  DuplicateStepNameError,
+  InvalidSagaDefinitionError,
+  SagaContextValidationError,
+  SagaExecutionNotFoundError,
+  SagaNotRegisteredError,
+  SagaDefinitionMismatchError,
+  SagaVersionConflictError,
+  SagaSnapshotError,
+  SagaFailedExecutionError,
+  SagaInvalidStateError,
+  SagaUnknownRequestError,
+  SagaManagerClosedError,
+  SagaBusinessError,
+} from './errors/index.js';

@@ -1,0 +1,621 @@
+import { v7 as uuidv7 } from 'uuid';
+import { createActor, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
+import type { CompiledSaga, SagaActor } from '../../machines/compile.js';
+import { isAwaitingCommit, pendingWork, sagaStatusOf, type SagaSnapshotLike, type SagaTimer } from '../../machines/read.js';
+import type { SagaMachineEvent } from '../../machines/types.js';
+import { systemClock, type Clock } from '../clock.js';
+import { SagaContext } from '../context.js';
+import type { Saga } from '../definition/saga.js';
+import { SagaContextValidationError } from '../errors/saga-context-validation-error.js';
+import { SagaError } from '../errors/saga-error.js';
+import { SagaExecutionNotFoundError } from '../errors/saga-execution-not-found-error.js';
+import { SagaFailedExecutionError } from '../errors/saga-failed-execution-error.js';
+import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
+import { SagaManagerClosedError } from '../errors/saga-manager-closed-error.js';
+import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
+import { SagaUnknownRequestError } from '../errors/saga-unknown-request-error.js';
+import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
+import type { JsonObject } from '../json.js';
+import { defaultLogger, type SagaLogger } from '../logger.js';
+import { parseRequestId } from '../messages/request-id.js';
+import { SagaResponse, type SagaResponseData } from '../messages/saga-response.js';
+import { InMemorySagaRepository } from '../repositories/in-memory-saga-repository.js';
+import { RECORD_FORMAT, type SagaListFilter, type SagaListPage, type SagaRecord, type SagaRepository } from '../repositories/saga-repository.js';
+import { SagaStatus } from '../status.js';
+import { InProcessBroker } from '../transport/in-process-broker.js';
+import type { SagaBroker } from '../transport/saga-broker.js';
+import { DeadlineScheduler } from './deadline-scheduler.js';
+import { KeyedQueue } from './keyed-queue.js';
+import { SagaExecution } from './saga-execution.js';
+import { SagaRegistry } from './saga-registry.js';
+
+/** Options of a {@link SagaManager}. */
+export interface SagaManagerOptions {
+  /** Where executions are stored. @defaultValue a new `InMemorySagaRepository` */
+  repository?: SagaRepository;
+  /** How requests reach participants. @defaultValue a new `InProcessBroker` */
+  broker?: SagaBroker;
+  /** Saga definitions to register (several versions of one saga may be given). */
+  sagas?: ReadonlyArray<Saga<object>>;
+  /** Inspection observer handed to every saga actor, e.g. from `@statelyai/inspect`. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** @defaultValue the system clock */
+  clock?: Clock;
+  /** Makes execution ids. @defaultValue uuid v7 (time-ordered) */
+  idGenerator?: () => string;
+  /** @defaultValue warnings and errors to stderr */
+  logger?: SagaLogger;
+  /** How often `waitFor()` polls the repository for executions that run elsewhere. @defaultValue 500 */
+  pollIntervalMs?: number;
+}
+
+/** Options of {@link SagaManager.run}. */
+export interface RunOptions<T extends object> {
+  /** Initial context, validated against the saga's schema if it has one. */
+  context?: T | SagaContext<T>;
+  /**
+   * `false`: resolve when the execution ends. `true`: resolve as soon as it is paused and stored
+   * (it then costs no memory; responses resume it). @defaultValue false
+   */
+  pauseOnDisk?: boolean;
+  /** Reject with `SagaFailedExecutionError` when the execution ends errored. @defaultValue true */
+  raiseOnError?: boolean;
+  /** Resolve with the `SagaExecution`; `false` resolves with its uuid. @defaultValue true */
+  returnExecution?: boolean;
+  /** Finish without waiting for `execution.commit()`. @defaultValue true */
+  autocommit?: boolean;
+  /** Execution id; a new one by default. Running twice with one id fails with `SAGA_VERSION_CONFLICT`. */
+  uuid?: string;
+}
+
+/** What `recover()` did. */
+export interface RecoveryReport {
+  /** Executions picked up. */
+  recovered: number;
+  /** Requests sent again from outboxes. */
+  resent: number;
+  /** Executions whose actor was restored to carry on (created or running when stored). */
+  restarted: number;
+  failed: Array<{ uuid: string; code: string; message: string }>;
+}
+
+/** A live execution: an actor in memory, and what this process knows of its stored state. */
+interface Host {
+  uuid: string;
+  compiled: CompiledSaga;
+  actor: SagaActor;
+  /** Stored version; `null` before the first store. */
+  version: number | null;
+  /** The durable facts of the last snapshot queued for storing. */
+  lastKey: string;
+  /** Request ids this process has sent for the execution. */
+  sent: Set<string>;
+  pauseOnDisk: boolean;
+  released: boolean;
+}
+
+/** `run`: ended, waiting for a commit decision, or paused on disk (with pauseOnDisk). */
+type Until = 'final' | 'run' | 'stored';
+interface Waiter {
+  until: Until;
+  resolve: (execution: SagaExecution) => void;
+  reject: (err: unknown) => void;
+}
+
+const FINAL: ReadonlySet<SagaStatus> = new Set([SagaStatus.Finished, SagaStatus.Errored]);
+const ACTIVE_STATUSES = [SagaStatus.Created, SagaStatus.Running, SagaStatus.Paused] as const;
+
+/**
+ * Runs sagas: creates an actor per execution, stores its snapshot whenever it waits (with the
+ * requests to send, in one write), sends those requests through the broker, arms deadlines,
+ * delivers responses (restoring executions paused on disk), and recovers after a restart.
+ *
+ * @example
+ * ```ts
+ * const manager = new SagaManager({ broker, sagas: [CREATE_ORDER] });
+ * const execution = await manager.run(CREATE_ORDER, { context: { items: ['book'] } });
+ * console.log(execution.status); // 'finished'
+ * ```
+ */
+export class SagaManager {
+  /** The repository executions are stored in. */
+  readonly repository: SagaRepository;
+  /** The broker requests go through. */
+  readonly broker: SagaBroker;
+  readonly #registry: SagaRegistry;
+  readonly #clock: Clock;
+  readonly #newId: () => string;
+  readonly #log: SagaLogger;
+  readonly #inspect: SagaManagerOptions['inspect'];
+  readonly #pollMs: number;
+  readonly #queue = new KeyedQueue();
+  readonly #live = new Map<string, Host>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #deadlines: DeadlineScheduler<SagaTimer['event']>;
+  #closed = false;
+
+  constructor(options: SagaManagerOptions = {}) {
+    this.repository = options.repository ?? new InMemorySagaRepository();
+    this.broker = options.broker ?? new InProcessBroker();
+    this.#clock = options.clock ?? systemClock;
+    this.#registry = new SagaRegistry(this.#clock);
+    this.#newId = options.idGenerator ?? (() => uuidv7());
+    this.#log = options.logger ?? defaultLogger;
+    this.#inspect = options.inspect;
+    this.#pollMs = options.pollIntervalMs ?? 500;
+    this.#deadlines = new DeadlineScheduler(this.#clock, (uuid, event) => this.#onDeadline(uuid, event));
+    for (const saga of options.sagas ?? []) this.#registry.register(saga);
+    this.broker.attach((response) => this.#onResponse(response));
+  }
+
+  /** Registers a saga definition (another version of a registered saga is kept beside it). */
+  register<T extends object>(saga: Saga<T>): this {
+    this.#registry.register(saga);
+    return this;
+  }
+
+  /** Number of executions held in memory (the others are paused on disk or done). */
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /** Runs a saga. See {@link RunOptions} for when it resolves. */
+  run<T extends object>(saga: Saga<T>, options: RunOptions<T> & { returnExecution: false }): Promise<string>;
+  run<T extends object>(saga: Saga<T>, options?: RunOptions<T> & { returnExecution?: true }): Promise<SagaExecution>;
+  run<T extends object>(saga: Saga<T>, options?: RunOptions<T>): Promise<SagaExecution | string>;
+  async run<T extends object>(saga: Saga<T>, options: RunOptions<T> = {}): Promise<SagaExecution | string> {
+    this.#open();
+    const compiled = this.#registry.forRun(saga);
+    const data = this.#initialData(compiled.saga, options.context);
+    const uuid = options.uuid ?? this.#newId();
+    const pauseOnDisk = options.pauseOnDisk ?? false;
+    const actor = this.#createActor(compiled, {
+      input: { uuid, data, autocommit: options.autocommit ?? true },
+    });
+    const host: Host = { uuid, compiled, actor, version: null, lastKey: '', sent: new Set(), pauseOnDisk, released: false };
+    if (this.#live.has(uuid)) throw new SagaVersionConflictError(uuid, 0, 1);
+    const settled = this.#wait(uuid, 'run');
+    this.#live.set(uuid, host);
+    await this.#queue.run(uuid, () => this.#start(host));
+    void this.#queue.run(uuid, () => {
+      if (!host.released) host.actor.send({ type: 'saga.start' });
+    });
+    const execution = await settled;
+    if (execution.status === SagaStatus.Errored && (options.raiseOnError ?? true)) throw new SagaFailedExecutionError(execution);
+    return options.returnExecution === false ? uuid : execution;
+  }
+
+  /**
+   * Delivers a participant's response to its execution (restoring it if it is paused on disk).
+   * A duplicate, late or foreign response is ignored and logged. Resolves with the execution as it
+   * is right after the response was applied.
+   */
+  async resume(response: SagaResponse | SagaResponseData): Promise<SagaExecution> {
+    this.#open();
+    const data = response instanceof SagaResponse ? response.toJSON() : SagaResponse.from(response).toJSON();
+    const key = parseRequestId(data.requestId);
+    if (!key) throw new SagaUnknownRequestError(data.requestId);
+    const host = await this.#deliver(key.uuid, { type: 'saga.response', step: key.step, phase: key.phase, attempt: key.attempt, response: data }, (snap) =>
+      pendingWork(snap).requests.some((r) => r.requestId === data.requestId),
+    );
+    return host ? this.#view(host.compiled, host.actor.getSnapshot()) : this.get(key.uuid);
+  }
+
+  /** The execution as it is now. Throws `SagaExecutionNotFoundError`. */
+  async get(uuid: string): Promise<SagaExecution> {
+    const host = this.#live.get(uuid);
+    if (host && !host.released) return this.#view(host.compiled, host.actor.getSnapshot());
+    const record = await this.repository.load(uuid);
+    if (!record) throw new SagaExecutionNotFoundError(uuid);
+    const { compiled, snapshot } = this.#read(record);
+    return this.#view(compiled, snapshot);
+  }
+
+  /** Stored executions, newest first, by status, saga name and creation time. */
+  list(filter: SagaListFilter = {}): Promise<SagaListPage> {
+    return this.repository.list(filter);
+  }
+
+  /**
+   * Resolves when the execution is `finished` or `errored` (it does not throw for `errored`), or
+   * rejects after `timeoutMs`. Works for executions run by another manager on the same repository.
+   */
+  async waitFor(uuid: string, options: { timeoutMs?: number } = {}): Promise<SagaExecution> {
+    const current = await this.get(uuid);
+    if (FINAL.has(current.status)) return current;
+    return new Promise<SagaExecution>((resolve, reject) => {
+      const waiter: Waiter = { until: 'final', resolve: (e) => finish(() => resolve(e)), reject: (err) => finish(() => reject(err)) };
+      let poll: ReturnType<typeof setInterval> | undefined;
+      let timeout: ReturnType<typeof setTimeout> | undefined;
+      const finish = (fn: () => void) => {
+        clearInterval(poll);
+        clearTimeout(timeout);
+        this.#waiters.get(uuid)?.delete(waiter);
+        fn();
+      };
+      this.#addWaiter(uuid, waiter);
+      poll = setInterval(() => {
+        if (this.#live.has(uuid)) return;
+        this.get(uuid).then((e) => FINAL.has(e.status) && waiter.resolve(e), waiter.reject);
+      }, this.#pollMs);
+      poll.unref?.();
+      if (options.timeoutMs !== undefined) {
+        timeout = setTimeout(
+          () => waiter.reject(new SagaInvalidStateError(uuid, `still ${current.status} after waiting ${options.timeoutMs} ms.`)),
+          options.timeoutMs,
+        );
+      }
+    });
+  }
+
+  /** Finishes an execution that waits for its commit decision (`autocommit: false`). */
+  commit(uuid: string): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.commit' }, 'commit');
+  }
+
+  /** Rejects an execution that waits for its commit decision: its steps are compensated. */
+  reject(uuid: string): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.reject' }, 'reject');
+  }
+
+  /** Compensates every step of an execution that waits for its commit decision. */
+  rollback(uuid: string): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.reject' }, 'roll back');
+  }
+
+  /**
+   * Runs a failed compensation of an errored execution again (for an operator, once the cause is
+   * fixed). Resolves when the execution has settled again.
+   */
+  async retryCompensation(uuid: string, step: string): Promise<SagaExecution> {
+    this.#open();
+    const done = this.#wait(uuid, 'final');
+    const host = await this.#deliver(uuid, { type: 'saga.retry-compensation', step }, (snap) => failedCompensation(snap, step));
+    if (!host) {
+      this.#dropWaiters(uuid, done);
+      throw new SagaInvalidStateError(uuid, `step "${step}" has no failed compensation to retry; only an errored execution's failed, unresolved compensations can be retried.`);
+    }
+    return done;
+  }
+
+  /** Marks a failed compensation as dealt with by hand. */
+  async resolveCompensation(uuid: string, step: string): Promise<SagaExecution> {
+    this.#open();
+    const stored = this.#wait(uuid, 'stored');
+    const host = await this.#deliver(uuid, { type: 'saga.resolve-compensation', step }, (snap) => failedCompensation(snap, step), true);
+    if (!host) {
+      this.#dropWaiters(uuid, stored);
+      throw new SagaInvalidStateError(uuid, `step "${step}" has no failed, unresolved compensation to mark resolved.`);
+    }
+    return stored;
+  }
+
+  /**
+   * Picks up every stored execution that is not done: sends its outbox again (participants
+   * deduplicate on `requestId`), re-arms its deadline, and restores the actor of executions that
+   * were running handlers when stored (their handlers run again). Call it at start-up.
+   */
+  async recover(): Promise<RecoveryReport> {
+    this.#open();
+    const report: RecoveryReport = { recovered: 0, resent: 0, restarted: 0, failed: [] };
+    let cursor: string | null = null;
+    do {
+      const page: SagaListPage = await this.repository.list({ status: ACTIVE_STATUSES, cursor, limit: 500 });
+      cursor = page.cursor;
+      for (const item of page.items) {
+        if (this.#live.has(item.uuid)) continue;
+        try {
+          await this.#queue.run(item.uuid, () => this.#recoverOne(item.uuid, report));
+        } catch (err) {
+          const info = err instanceof SagaError ? err.toJSON() : { code: 'SAGA_RECOVERY_FAILED', message: String(err) };
+          report.failed.push({ uuid: item.uuid, ...info });
+          this.#log.error?.('could not recover execution', { uuid: item.uuid, ...info });
+        }
+      }
+    } while (cursor);
+    return report;
+  }
+
+  /** Stops taking work, lets queued stores finish, and releases every actor. Executions stay stored. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#queue.drain();
+    this.#deadlines.clear();
+    for (const host of this.#live.values()) this.#release(host);
+    this.broker.attach(() => undefined);
+    for (const [uuid, waiters] of this.#waiters) {
+      for (const w of waiters) w.reject(new SagaManagerClosedError());
+      this.#waiters.delete(uuid);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #open(): void {
+    if (this.#closed) throw new SagaManagerClosedError();
+  }
+
+  #initialData(saga: Saga<object>, context: object | undefined): JsonObject {
+    let data: unknown = context instanceof SagaContext ? context.toJSON() : (context ?? {});
+    if (saga.schema) {
+      const parsed = saga.schema.safeParse(data);
+      if (!parsed.success) {
+        throw new SagaContextValidationError(
+          saga.name,
+          parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+        );
+      }
+      data = parsed.data;
+    }
+    try {
+      const json = JSON.parse(JSON.stringify(data)) as unknown;
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TypeError('the context must be an object');
+      return json as JsonObject;
+    } catch (err) {
+      throw new SagaContextValidationError(saga.name, [{ path: '', message: `not JSON-serialisable: ${(err as Error).message}` }]);
+    }
+  }
+
+  #createActor(compiled: CompiledSaga, options: { input?: { uuid: string; data: JsonObject; autocommit: boolean }; snapshot?: Snapshot<unknown> }): SagaActor {
+    return createActor(compiled.machine, {
+      ...options,
+      ...(this.#inspect ? { inspect: this.#inspect } : {}),
+    }) as SagaActor;
+  }
+
+  /** Subscribes to a host's actor and starts it. Runs inside the execution's queue. */
+  #start(host: Host): void {
+    host.actor.subscribe({
+      next: (snapshot) => this.#onSnapshot(host, snapshot),
+      error: (err) => this.#onActorError(host, err),
+    });
+    host.actor.start();
+  }
+
+  /**
+   * Called on every snapshot: when its durable facts changed (status, requests to send,
+   * deadline), queues a store of the persisted snapshot taken now. Running snapshots are not
+   * stored: a crash while running goes back to the last stored wait and runs the handlers again.
+   */
+  #onSnapshot(host: Host, snapshot: SagaSnapshotLike & { status: string }): void {
+    if (host.released || snapshot.status === 'stopped') return;
+    const status = sagaStatusOf(snapshot);
+    const work = status === SagaStatus.Running ? null : pendingWork(snapshot);
+    const awaitingCommit = isAwaitingCommit(snapshot);
+    // Paused with nothing to send, no deadline and no decision awaited: a child just finished and
+    // the parent moves on in the next snapshot. Like running, nothing durable to store.
+    if (!work || (status === SagaStatus.Paused && !awaitingCommit && !work.requests.length && !work.timers.length)) {
+      host.lastKey = SagaStatus.Running;
+      return;
+    }
+    const timer = work.timers.reduce<SagaTimer | null>((a, t) => (a === null || t.at < a.at ? t : a), null);
+    const key = keyOf(status, awaitingCommit, work.requests, timer);
+    if (key === host.lastKey) return;
+    host.lastKey = key;
+    const persisted = host.actor.getPersistedSnapshot();
+    const createdAt = snapshot.context.createdAt;
+    void this.#queue
+      .run(host.uuid, () => this.#store(host, { status, persisted, requests: work.requests, timer, key, awaitingCommit, createdAt }))
+      .catch((err: unknown) => this.#log.error?.('store failed', { uuid: host.uuid, error: String(err) }));
+  }
+
+  /** Stores one snapshot, then does what the store makes safe: send, arm, notify, release. */
+  async #store(
+    host: Host,
+    s: { status: SagaStatus; persisted: unknown; requests: SagaRecord['outbox']; timer: SagaTimer | null; key: string; awaitingCommit: boolean; createdAt: number },
+  ): Promise<void> {
+    if (host.released) return;
+    const record: SagaRecord = {
+      format: RECORD_FORMAT,
+      uuid: host.uuid,
+      sagaName: host.compiled.saga.name,
+      definitionHash: host.compiled.saga.hash,
+      version: (host.version ?? 0) + 1,
+      status: s.status,
+      createdAt: s.createdAt,
+      updatedAt: this.#clock.now(),
+      snapshot: s.persisted,
+      outbox: s.requests,
+      timer: s.timer,
+      deadline: s.timer?.at ?? null,
+    };
+    try {
+      await this.repository.store(record, host.version);
+    } catch (err) {
+      this.#log.error?.('could not store execution; it is released from memory and continues from its last stored state on recovery', {
+        uuid: host.uuid,
+        version: record.version,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      this.#release(host);
+      this.#notify(host.uuid, null, err);
+      return;
+    }
+    host.version = record.version;
+    for (const request of s.requests) {
+      if (host.sent.has(request.requestId)) continue;
+      host.sent.add(request.requestId);
+      this.broker.send(request);
+    }
+    if (host.sent.size > s.requests.length) host.sent = new Set(s.requests.map((r) => r.requestId));
+    this.#deadlines.arm(host.uuid, s.timer?.at ?? null, s.timer?.event);
+    if (FINAL.has(s.status) || (host.pauseOnDisk && s.status === SagaStatus.Paused && host.lastKey === s.key)) this.#release(host);
+    this.#notify(host.uuid, { host, status: s.status, awaitingCommit: s.awaitingCommit }, null);
+  }
+
+  /** Resolves the waiters of an execution that a store made due (or rejects them all on `err`). */
+  #notify(uuid: string, what: { host: Host; status: SagaStatus; awaitingCommit: boolean } | null, err: unknown): void {
+    const waiters = this.#waiters.get(uuid);
+    if (!waiters?.size) return;
+    let view: SagaExecution | undefined;
+    for (const w of [...waiters]) {
+      if (what) {
+        const final = FINAL.has(what.status);
+        const due =
+          w.until === 'stored' ||
+          final ||
+          (w.until === 'run' && (what.awaitingCommit || (what.host.pauseOnDisk && what.status === SagaStatus.Paused)));
+        if (!due) continue;
+        view ??= this.#view(what.host.compiled, what.host.actor.getSnapshot());
+        waiters.delete(w);
+        w.resolve(view);
+      } else {
+        waiters.delete(w);
+        w.reject(err);
+      }
+    }
+    if (!waiters.size) this.#waiters.delete(uuid);
+  }
+
+  #wait(uuid: string, until: Until): Promise<SagaExecution> {
+    return new Promise((resolve, reject) => this.#addWaiter(uuid, { until, resolve, reject }));
+  }
+
+  #addWaiter(uuid: string, waiter: Waiter): void {
+    let set = this.#waiters.get(uuid);
+    if (!set) this.#waiters.set(uuid, (set = new Set()));
+    set.add(waiter);
+  }
+
+  #dropWaiters(uuid: string, promise: Promise<unknown>): void {
+    promise.catch(() => undefined);
+    this.#waiters.delete(uuid);
+  }
+
+  #release(host: Host): void {
+    if (host.released) return;
+    host.released = true;
+    if (this.#live.get(host.uuid) === host) this.#live.delete(host.uuid);
+    host.actor.stop();
+  }
+
+  #onActorError(host: Host, err: unknown): void {
+    this.#log.error?.('saga actor failed; the execution stays at its last stored state', { uuid: host.uuid, error: String(err) });
+    this.#release(host);
+    this.#notify(host.uuid, null, new SagaSnapshotError(host.uuid, `the actor failed: ${String(err)}`, { cause: err }));
+  }
+
+  /** Restores a stored execution into a live actor. Runs inside the execution's queue. */
+  async #restore(uuid: string): Promise<Host> {
+    const record = await this.repository.load(uuid);
+    if (!record) throw new SagaExecutionNotFoundError(uuid);
+    const { compiled, snapshot } = this.#read(record);
+    const actor = this.#createActor(compiled, { snapshot: record.snapshot as Snapshot<unknown> });
+    const host: Host = {
+      uuid,
+      compiled,
+      actor,
+      version: record.version,
+      lastKey: '',
+      sent: new Set(record.outbox.map((r) => r.requestId)),
+      pauseOnDisk: true,
+      released: false,
+    };
+    const timer = record.timer;
+    host.lastKey = keyOf(sagaStatusOf(snapshot), isAwaitingCommit(snapshot), record.outbox, timer);
+    this.#live.set(uuid, host);
+    this.#start(host);
+    return host;
+  }
+
+  /** Reads a stored record: the compiled definition it started on and its snapshot, not started. */
+  #read(record: SagaRecord): { compiled: CompiledSaga; snapshot: SagaSnapshotLike } {
+    const compiled = this.#registry.forRecord(record.sagaName, record.definitionHash);
+    let snapshot: SagaSnapshotLike & { status: string };
+    try {
+      snapshot = createActor(compiled.machine, { snapshot: record.snapshot as Snapshot<unknown> }).getSnapshot();
+    } catch (err) {
+      throw new SagaSnapshotError(record.uuid, `XState could not restore it (${(err as Error).message})`, { cause: err });
+    }
+    if (snapshot.status === 'error' || !snapshot.context || typeof snapshot.context.uuid !== 'string') {
+      throw new SagaSnapshotError(record.uuid, 'it restores to an actor in error: its states do not match the definition');
+    }
+    return { compiled, snapshot };
+  }
+
+  /**
+   * Sends an event to an execution, restoring it from the repository when it is not in memory.
+   * `accept` checks the event still applies (a response to a pending request, a current deadline);
+   * if not, it is ignored and logged. Resolves with the host, or `null` when ignored.
+   */
+  #deliver(uuid: string, event: SagaMachineEvent, accept: (snapshot: SagaSnapshotLike) => boolean, forceStore = false): Promise<Host | null> {
+    return this.#queue.run(uuid, async () => {
+      let host = this.#live.get(uuid);
+      if (!host || host.released) host = await this.#restore(uuid);
+      const snapshot = host.actor.getSnapshot();
+      if (snapshot.status !== 'active' || !accept(snapshot)) {
+        this.#log.info?.('ignored an event that no longer applies (duplicate, late or foreign)', { uuid, event: event.type, ...('step' in event ? { step: event.step } : {}) });
+        if (host.pauseOnDisk && sagaStatusOf(snapshot) !== SagaStatus.Running) this.#release(host);
+        return null;
+      }
+      if (forceStore) host.lastKey = '';
+      host.actor.send(event);
+      return host;
+    });
+  }
+
+  async #decide(uuid: string, event: SagaMachineEvent, verb: string): Promise<SagaExecution> {
+    this.#open();
+    const done = this.#wait(uuid, 'final');
+    const host = await this.#deliver(uuid, event, isAwaitingCommit);
+    if (!host) {
+      this.#dropWaiters(uuid, done);
+      throw new SagaInvalidStateError(uuid, `cannot ${verb}: the execution is not waiting for a commit decision (run it with autocommit: false).`);
+    }
+    return done;
+  }
+
+  #onResponse(data: SagaResponseData): void {
+    if (this.#closed) return;
+    const key = parseRequestId(data.requestId);
+    if (!key) {
+      this.#log.warn?.('ignored a response with an unknown request id', { requestId: data.requestId });
+      return;
+    }
+    const event: SagaMachineEvent = { type: 'saga.response', step: key.step, phase: key.phase, attempt: key.attempt, response: data };
+    this.#deliver(key.uuid, event, (snap) => pendingWork(snap).requests.some((r) => r.requestId === data.requestId)).catch((err: unknown) =>
+      this.#log.warn?.('could not deliver a response', { requestId: data.requestId, error: err instanceof Error ? err.message : String(err) }),
+    );
+  }
+
+  #onDeadline(uuid: string, event: SagaTimer['event']): void {
+    if (this.#closed) return;
+    this.#deliver(uuid, event, (snap) =>
+      pendingWork(snap).timers.some((t) => t.event.step === event.step && t.event.phase === event.phase && t.event.attempt === event.attempt),
+    ).catch((err: unknown) => this.#log.warn?.('could not deliver a deadline', { uuid, error: err instanceof Error ? err.message : String(err) }));
+  }
+
+  async #recoverOne(uuid: string, report: RecoveryReport): Promise<void> {
+    if (this.#live.has(uuid)) return;
+    const record = await this.repository.load(uuid);
+    if (!record || FINAL.has(record.status)) return;
+    report.recovered++;
+    if (record.status === SagaStatus.Paused) {
+      this.#read(record); // refuses a snapshot that cannot be restored, now rather than at the response
+      for (const request of record.outbox) {
+        this.broker.send(request);
+        report.resent++;
+      }
+      this.#deadlines.arm(uuid, record.timer?.at ?? null, record.timer?.event);
+      return;
+    }
+    const host = await this.#restore(uuid);
+    report.restarted++;
+    if (sagaStatusOf(host.actor.getSnapshot()) === SagaStatus.Created) host.actor.send({ type: 'saga.start' });
+  }
+
+  #view(compiled: CompiledSaga, snapshot: SagaSnapshotLike): SagaExecution {
+    return new SagaExecution(compiled, snapshot, this);
+  }
+}
+
+/** The durable facts of a snapshot: when they change, the snapshot must be stored. */
+function keyOf(status: SagaStatus, awaitingCommit: boolean, requests: ReadonlyArray<{ requestId: string }>, timer: SagaTimer | null): string {
+  return `${status}${awaitingCommit ? '+commit' : ''}|${requests.map((r) => r.requestId).join(',')}|${timer?.at ?? ''}`;
+}
+
+function failedCompensation(snapshot: SagaSnapshotLike, step: string): boolean {
+  const rec = snapshot.context.steps[step];
+  return sagaStatusOf(snapshot) === SagaStatus.Errored && rec?.compensated === false && rec.compensation?.error !== undefined && !rec.compensation.resolved;
+}

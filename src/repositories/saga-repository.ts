@@ -1,0 +1,104 @@
+import type { OutgoingRequest, SagaTimer } from '../../machines/read.js';
+import type { SagaStatus } from '../status.js';
+
+/** Version of the stored envelope; a reader refuses formats it does not know. */
+export const RECORD_FORMAT = 1;
+
+/**
+ * One stored execution: an envelope around the XState persisted snapshot. The snapshot holds
+ * neither the machine id nor its version, so the envelope names the saga and the definition hash
+ * it started on; `outbox` and `deadline` are read off the snapshot when it is stored, so that
+ * recovery can re-send and re-arm without restoring it.
+ */
+export interface SagaRecord {
+  format: typeof RECORD_FORMAT;
+  uuid: string;
+  sagaName: string;
+  definitionHash: string;
+  /** Compare-and-set version: 1 for the first store, +1 for each store after. */
+  version: number;
+  status: SagaStatus;
+  createdAt: number;
+  updatedAt: number;
+  /** `actor.getPersistedSnapshot()`, JSON. */
+  snapshot: unknown;
+  /** Requests the execution waits on: sent after the store, re-sent by `recover()`. */
+  outbox: OutgoingRequest[];
+  /** The deadline the execution waits on (a timeout or a retry backoff), or `null`. */
+  timer: SagaTimer | null;
+  /** `timer.at`, for indexes. */
+  deadline: number | null;
+}
+
+/** What `list()` returns for each execution. */
+export type SagaRecordSummary = Pick<SagaRecord, 'uuid' | 'sagaName' | 'definitionHash' | 'version' | 'status' | 'createdAt' | 'updatedAt' | 'deadline'>;
+
+/** Filter of `list()`. All fields are optional and combine with AND. */
+export interface SagaListFilter {
+  status?: SagaStatus | readonly SagaStatus[];
+  sagaName?: string;
+  /** Created at or after this time (ms since the epoch). */
+  createdAfter?: number;
+  /** Created before this time. */
+  createdBefore?: number;
+  /** Page size. @defaultValue 100 */
+  limit?: number;
+  /** The `cursor` of the previous page. */
+  cursor?: string | null;
+}
+
+/** A page of `list()`: newest first; `cursor` is `null` on the last page. */
+export interface SagaListPage {
+  items: SagaRecordSummary[];
+  cursor: string | null;
+}
+
+/**
+ * Where executions are kept. Every store is a compare-and-set on the execution's version, so two
+ * managers can never both apply a transition to one execution.
+ *
+ * @example
+ * ```ts
+ * await repo.store({ ...record, version: 1 }, null); // create
+ * await repo.store({ ...record, version: 2 }, 1);    // SagaVersionConflictError if someone else stored 2
+ * ```
+ */
+export interface SagaRepository {
+  /**
+   * Stores `record` if the stored version is `expectedVersion` (`null`: must not exist yet).
+   * `record.version` must be `expectedVersion + 1` (or 1). Throws `SagaVersionConflictError`.
+   */
+  store(record: SagaRecord, expectedVersion: number | null): Promise<void>;
+  /** The stored record, or `null`. Throws `SagaSnapshotError` when it cannot be read. */
+  load(uuid: string): Promise<SagaRecord | null>;
+  /** Removes an execution; returns whether it existed. */
+  delete(uuid: string): Promise<boolean>;
+  list(filter?: SagaListFilter): Promise<SagaListPage>;
+  close(): Promise<void>;
+}
+
+/** Checks the version rule shared by every repository; returns the expected stored version. */
+export function checkNextVersion(record: SagaRecord, expectedVersion: number | null): void {
+  const want = (expectedVersion ?? 0) + 1;
+  if (record.version !== want) {
+    throw new RangeError(`record.version must be ${want} when storing over version ${expectedVersion ?? 'none'}, got ${record.version}.`);
+  }
+}
+
+/** The summary fields of a record. */
+export function summarize(record: SagaRecord): SagaRecordSummary {
+  const { uuid, sagaName, definitionHash, version, status, createdAt, updatedAt, deadline } = record;
+  return { uuid, sagaName, definitionHash, version, status, createdAt, updatedAt, deadline };
+}
+
+/** Whether a summary passes a filter (for repositories that filter in memory). */
+export function matchesFilter(s: SagaRecordSummary, filter: SagaListFilter): boolean {
+  if (filter.status !== undefined) {
+    const statuses = typeof filter.status === 'string' ? [filter.status] : filter.status;
+    if (!statuses.includes(s.status)) return false;
+  }
+  if (filter.sagaName !== undefined && s.sagaName !== filter.sagaName) return false;
+  if (filter.createdAfter !== undefined && s.createdAt < filter.createdAfter) return false;
+  if (filter.createdBefore !== undefined && s.createdAt >= filter.createdBefore) return false;
+  return true;
+}
