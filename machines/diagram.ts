@@ -50,17 +50,123 @@ function compensations(steps: readonly CompiledStep[], out: string[]): void {
   }
 }
 
+/** Options of {@link sagaDiagram}. */
+export interface SagaDiagramOptions {
+  /**
+   * `states`: every state and transition of the compiled machine. `steps`: one box per step, in
+   * order, with the rollback path summarised. @defaultValue 'states'
+   */
+  detail?: 'states' | 'steps';
+}
+
 /**
- * The compiled chart of a saga as Mermaid `stateDiagram-v2` text: the SagaStatus states at the
- * top, the steps in order inside `running` (conditional steps with their branches), and the
- * rollback path that compensates executed steps in reverse.
+ * The compiled chart of a saga as Mermaid `stateDiagram-v2` text. By default it is drawn from
+ * the XState machine itself: the `SagaStatus` states at the top, each step a composite state
+ * whose sub-states are its `SagaStepStatus` values, and every transition; a transition that
+ * crosses from one step into another is drawn between the two steps, labelled with the
+ * sub-states it leaves and enters (Mermaid cannot draw arrows between states of different
+ * composites).
  *
  * @example
  * ```ts
  * console.log(sagaDiagram(CREATE_ORDER)); // paste into any Mermaid renderer
  * ```
  */
-export function sagaDiagram<T extends object>(saga: Saga<T>): string {
+export function sagaDiagram<T extends object>(saga: Saga<T>, options: SagaDiagramOptions = {}): string {
+  return options.detail === 'steps' ? stepsDiagram(saga) : statesDiagram(saga);
+}
+
+interface Node {
+  key: string;
+  id: string;
+  type: string;
+  parent?: Node;
+  states: Record<string, Node>;
+  tags: string[];
+  always?: Transition[];
+  on: Record<string, Transition[]>;
+  invoke: Array<{ id: string; src: unknown }>;
+  initial: { target: Node[] };
+}
+interface Transition {
+  eventType: string;
+  target?: Node[];
+}
+
+function eventLabel(eventType: string): string {
+  if (eventType === '') return '';
+  const done = /^xstate\.done\.actor\.(.*)$/.exec(eventType);
+  if (done) return `done ${done[1]!.split(':').pop()}`;
+  const error = /^xstate\.error\.actor\.(.*)$/.exec(eventType);
+  if (error) return `error ${error[1]!.split(':').pop()}`;
+  return eventType;
+}
+
+function ancestors(node: Node): Node[] {
+  const out: Node[] = [];
+  for (let n: Node | undefined = node; n; n = n.parent) out.unshift(n);
+  return out;
+}
+
+function statesDiagram(saga: Saga<object>): string {
+  const { machine } = compileSaga(saga);
+  const root = machine.root as unknown as Node;
+  const ids = new Map<Node, string>();
+  let seq = 0;
+  const idOf = (n: Node) => {
+    let id = ids.get(n);
+    if (!id) ids.set(n, (id = `n${seq++}`));
+    return id;
+  };
+  // Edges are drawn inside the block of the lowest common ancestor of their ends.
+  const edges = new Map<Node, Set<string>>();
+  const walk = (node: Node) => {
+    const transitions = [...Object.values(node.on).flat(), ...(node.always ?? [])];
+    for (const t of transitions) {
+      for (const target of t.target ?? []) {
+        const a = ancestors(node);
+        const b = ancestors(target);
+        let i = 0;
+        while (i < a.length && i < b.length && a[i] === b[i]) i++;
+        const lca = a[i - 1]!;
+        const from = a[i] ?? node;
+        const to = b[i] ?? target;
+        const lifted = from !== node || to !== target;
+        const label = [eventLabel(t.eventType), lifted ? `${node.key} → ${target.key}` : ''].filter(Boolean).join(' · ');
+        let set = edges.get(lca);
+        if (!set) edges.set(lca, (set = new Set()));
+        set.add(`${idOf(from)} --> ${idOf(to)}${label ? `: ${label}` : ''}`);
+      }
+    }
+    for (const child of Object.values(node.states)) walk(child);
+  };
+  walk(root);
+  const lines = ['stateDiagram-v2', `  %% ${machine.id}`];
+  const block = (node: Node, indent: string) => {
+    const children = Object.values(node.states);
+    if (node !== root) {
+      const tags = node.tags.length ? ` [${node.tags.join(', ')}]` : '';
+      const invokes = node.invoke.map((i) => String(i.src)).filter((s) => s !== 'handler');
+      const label = `${node.key}${tags}${invokes.length ? ` ⇢ ${invokes.join(', ')}` : ''}`;
+      if (!children.length) {
+        lines.push(`${indent}state "${label}" as ${idOf(node)}`);
+        if (node.type === 'final') lines.push(`${indent}${idOf(node)} --> [*]`);
+        return;
+      }
+      lines.push(`${indent}state "${label}" as ${idOf(node)} {`);
+    }
+    const inner = node === root ? indent : `${indent}  `;
+    for (const child of children) block(child, inner);
+    const first = node.initial?.target?.[0];
+    if (first) lines.push(`${inner}[*] --> ${idOf(first)}`);
+    for (const edge of edges.get(node) ?? []) lines.push(`${inner}${edge}`);
+    if (node !== root) lines.push(`${indent}}`);
+  };
+  block(root, '  ');
+  return lines.join('\n');
+}
+
+function stepsDiagram(saga: Saga<object>): string {
   const compiled = compileSaga(saga);
   const lines = ['stateDiagram-v2', `  %% ${compiled.machine.id}`, '  [*] --> created', '  created --> running: saga.start', '  state running {'];
   list(compiled.steps, '    ', lines);

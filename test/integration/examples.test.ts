@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Saga, sagaDiagram, SagaRequest } from '../../src/index.js';
+import { ROOT, runScript } from '../support/run-script.js';
+
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+describe('the README quickstart', () => {
+  it('shows examples/quickstart/main.ts verbatim, and the file runs as the README says', async () => {
+    const source = readFileSync(join(ROOT, 'examples/quickstart/main.ts'), 'utf8').trimEnd();
+    expect(readme).toContain('```ts\n' + source + '\n```');
+    const { stdout, code } = await runScript('examples/quickstart/main.ts');
+    expect(code).toBe(0);
+    const shown = /It prints:\n\n```text\n([\s\S]*?)\n```/.exec(readme)?.[1];
+    expect(stdout.trimEnd()).toBe(shown);
+  });
+
+  it('shows the compiled chart of the quickstart saga', async () => {
+    // The same structure as the quickstart (kinds, names, hooks) hashes to the same machine id.
+    const shape = new Saga('create-order')
+      .localStep('validate')
+      .onExecute(() => undefined)
+      .remoteStep('reserve-stock')
+      .onExecute(() => new SagaRequest('x', {}))
+      .onSuccess(() => undefined)
+      .onFailure(() => undefined)
+      .remoteStep('charge')
+      .onExecute(() => undefined)
+      .commit();
+    const diagram = /```mermaid\n([\s\S]*?)\n```/.exec(readme)?.[1];
+    expect(diagram).toBe(sagaDiagram(shape));
+    const { stdout } = await runScript('examples/quickstart/main.ts');
+    expect(stdout.split('\n')[0]).toBe(`saga ${shape.id}`);
+  });
+});
+
+interface Story {
+  orderId: string;
+  error: { step: string; code: string } | null;
+  steps: Array<{ step: string; status: string; compensated: boolean }>;
+  participants: string[];
+}
+
+describe('the order-saga demo (npm start)', () => {
+  it('runs a mix of orders and ends with a summary that adds up', async () => {
+    const { stdout, code } = await runScript('examples/order-saga/main.ts', ['--orders', '20', '--concurrency', '4']);
+    expect(code).toBe(0);
+    const line = stdout.split('\n').find((l) => l.startsWith('SUMMARY '));
+    expect(line, stdout).toBeDefined();
+    const summary = JSON.parse(line!.slice('SUMMARY '.length)) as {
+      orders: number;
+      byStatus: Record<string, number>;
+      byCause: Record<string, number>;
+      declined: Story;
+      timedOut: Story;
+    };
+    // Orders 5, 10, 15, 20 are declined at payment; order 7's courier never answers.
+    expect(summary.orders).toBe(20);
+    expect(summary.byStatus).toEqual({ finished: 15, errored: 5 });
+    expect(summary.byCause).toEqual({ 'charge: SAGA_PARTICIPANT_REJECTED': 4, 'shipping/express-shipping/book-courier: SAGA_STEP_TIMEOUT': 1 });
+    expect(summary.declined.participants).toEqual(['inventory.reserve', 'inventory.release']);
+    expect(summary.declined.steps.find((s) => s.step === 'reserve-stock')).toEqual({ step: 'reserve-stock', status: 'finished', compensated: true });
+    expect(summary.timedOut.orderId).toBe('order-007-slow');
+    expect(summary.timedOut.participants).toEqual(['inventory.reserve', 'payment.charge', 'payment.refund', 'inventory.release']);
+    expect(stdout).toContain('Executions by status:');
+  });
+});

@@ -1,0 +1,56 @@
+import { expect, it } from 'vitest';
+import * as api from '../../src/index.js';
+
+it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () => {
+  // A change here is a change to the contract: update the list on purpose, in its own commit.
+  expect(Object.keys(api).sort()).toMatchInlineSnapshot(`
+    [
+      "ConditionalSagaStep",
+      "DuplicateStepNameError",
+      "EmptySagaError",
+      "InMemorySagaRepository",
+      "InProcessBroker",
+      "InvalidSagaDefinitionError",
+      "LocalSagaStep",
+      "ManualClock",
+      "ParticipantRuntime",
+      "RECORD_FORMAT",
+      "RemoteSagaStep",
+      "Saga",
+      "SagaAlreadyCommittedError",
+      "SagaBusinessError",
+      "SagaContext",
+      "SagaContextValidationError",
+      "SagaDefinitionMismatchError",
+      "SagaError",
+      "SagaExecution",
+      "SagaExecutionNotFoundError",
+      "SagaFailedExecutionError",
+      "SagaHookAlreadySetError",
+      "SagaInvalidStateError",
+      "SagaManager",
+      "SagaManagerClosedError",
+      "SagaNotCommittedError",
+      "SagaNotRegisteredError",
+      "SagaRequest",
+      "SagaResponse",
+      "SagaResponseStatus",
+      "SagaSnapshotError",
+      "SagaStatus",
+      "SagaStepStatus",
+      "SagaUnknownRequestError",
+      "SagaVersionConflictError",
+      "UndefinedOnExecuteError",
+      "compileSaga",
+      "createSagaActor",
+      "formatRequestId",
+      "isAwaitingCommit",
+      "parseRequestId",
+      "pendingWork",
+      "sagaDiagram",
+      "sagaStatusOf",
+      "stepViews",
+      "systemClock",
+    ]
+  `);
+});
