@@ -68,8 +68,12 @@ export function chartActions(clock: Clock) {
       return add.length ? { services: [...args.context.services, ...add] } : {};
     });
 
+  /** A compensation starts (again, for an operator retry: earlier attempts are kept in the count). */
   const compensationStart = (path: string) =>
-    record(path, (args) => ({ compensation: { startedAt: clock.now(), ...(args.context.steps[path]?.compensation?.resolved ? { resolved: true } : {}) } }));
+    record(path, (args) => {
+      const prev = args.context.steps[path]?.compensation;
+      return { compensation: { startedAt: clock.now(), ...(prev?.attempts ? { attempts: prev.attempts } : {}) } };
+    });
 
   const compensationEnd = (path: string, error: ((args: ActionArgs) => ErrorInfo) | null, attempts?: (args: ActionArgs) => number) =>
     record(path, (args) => {

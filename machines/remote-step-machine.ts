@@ -11,11 +11,11 @@ const failure = (context: RemoteStepContext, event: Reply) =>
   event.type === 'saga.deadline'
     ? {
         code: 'SAGA_STEP_TIMEOUT',
-        message: `no response to ${context.target} within ${context.timeoutMs} ms (attempt ${context.attempt} of ${context.maxAttempts})`,
+        message: `no response to ${context.target} within ${context.timeoutMs} ms (attempt ${context.attempt - context.firstAttempt + 1} of ${context.maxAttempts})`,
       }
     : {
         code: 'SAGA_PARTICIPANT_SYSTEM_ERROR',
-        message: `${context.target} answered 500 (attempt ${context.attempt} of ${context.maxAttempts}): ${JSON.stringify(event.response.content)}`,
+        message: `${context.target} answered 500 (attempt ${context.attempt - context.firstAttempt + 1} of ${context.maxAttempts}): ${JSON.stringify(event.response.content)}`,
       };
 
 /**
@@ -35,7 +35,7 @@ export function createRemoteStepMachine(clock: Clock) {
     },
   }).createMachine({
     id: 'remote-step',
-    context: ({ input }) => ({ ...input, attempt: 1, deadline: null, errors: [], response: null }),
+    context: ({ input }) => ({ ...input, attempt: input.firstAttempt, deadline: null, errors: [], response: null }),
     initial: 'waiting',
     states: {
       waiting: {
@@ -62,7 +62,7 @@ export function createRemoteStepMachine(clock: Clock) {
       },
       retrying: {
         always: [
-          { guard: ({ context }) => context.attempt >= context.maxAttempts, target: 'failed' },
+          { guard: ({ context }) => context.attempt >= context.firstAttempt + context.maxAttempts - 1, target: 'failed' },
           { guard: ({ context }) => context.backoffMs === 0, target: 'waiting', actions: assign({ attempt: ({ context }) => context.attempt + 1 }) },
           { target: 'backoff' },
         ],

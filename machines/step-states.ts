@@ -178,6 +178,8 @@ function waitFor(path: string, phase: StepPhase, step: RemoteSagaStep<object>, o
           phase,
           target: request.target,
           content: request.content,
+          // Request ids must be new for a retried compensation, or participants replay the old answer.
+          firstAttempt: phase === 'compensate' ? (context.steps[path]?.compensation?.attempts ?? 0) + 1 : 1,
           maxAttempts: step.retryPolicy?.attempts ?? 1,
           backoffMs: step.retryPolicy?.backoffMs ?? 0,
           timeoutMs: step.timeoutMs ?? null,
@@ -289,6 +291,10 @@ function remoteStep(step: RemoteSagaStep<object>, at: At, a: ChartActions) {
   };
 }
 
+function descendants(steps: readonly CompiledStep[]): string[] {
+  return steps.flatMap((s) => [s.path, ...s.branches.flatMap((b) => descendants(b.steps))]);
+}
+
 function conditionalStep(step: ConditionalSagaStep<object>, at: At, a: ChartActions) {
   const { path } = at;
   const compiled = base(step, at, true);
@@ -335,11 +341,17 @@ function conditionalStep(step: ConditionalSagaStep<object>, at: At, a: ChartActi
     compensate: { always: [...dispatch, { target: at.before }] },
     finished: { entry: a.exit(path, 'finished'), always: at.next },
   };
-  // Leaving the step while rolling back means its branch was undone (or failed part-way).
+  // Leaving the step while rolling back means its branch was undone (or failed part-way); it
+  // counts as compensated when no compensation inside the branch failed unresolved.
+  const inner = new Map(compiled.branches.map((b) => [b.key, descendants(b.steps)]));
   const exit = a.record(path, ({ context }) => {
     const rec = context.steps[path];
     if (!context.failure || !rec?.branch) return {};
-    return { status: rec.status ?? 'errored-by-on-execute', finishedAt: rec.finishedAt ?? a.now(), compensated: true };
+    const failed = (inner.get(rec.branch) ?? []).some((p) => {
+      const r = context.steps[p];
+      return r?.compensated === false && r.compensation?.error !== undefined && !r.compensation.resolved;
+    });
+    return { status: rec.status ?? 'errored-by-on-execute', finishedAt: rec.finishedAt ?? a.now(), compensated: !failed };
   });
   return {
     state: { id: path, initial: 'created', exit, states },

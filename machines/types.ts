@@ -96,6 +96,9 @@ export interface RemoteStepInput {
   phase: StepPhase;
   target: string;
   content: JsonValue;
+  /** Number of the first attempt: 1, or one past the attempts of an earlier try (an operator retry). */
+  firstAttempt: number;
+  /** Attempts allowed in this try. */
   maxAttempts: number;
   backoffMs: number;
   timeoutMs: number | null;

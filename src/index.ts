@@ -55,6 +55,9 @@ export { InMemorySagaRepository } from './repositories/in-memory-saga-repository
 
 export type { SagaBroker, ResponseListener } from './transport/saga-broker.js';
 export { InProcessBroker } from './transport/in-process-broker.js';
+export { WebSocketBroker, type WebSocketBrokerOptions, type WebSocketBrokerStats, type ParticipantAuth } from './transport/websocket-broker.js';
+export { PROTOCOL_VERSION, CloseCode } from './transport/protocol.js';
+export { connectParticipant, SagaParticipantRefusedError, type Participant, type ParticipantOptions } from './participant/connect-participant.js';
 export {
   ParticipantRuntime,
   type ParticipantHandler,

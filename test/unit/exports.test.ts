@@ -5,6 +5,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
   // A change here is a change to the contract: update the list on purpose, in its own commit.
   expect(Object.keys(api).sort()).toMatchInlineSnapshot(`
     [
+      "CloseCode",
       "ConditionalSagaStep",
       "DuplicateStepNameError",
       "EmptySagaError",
@@ -13,6 +14,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "InvalidSagaDefinitionError",
       "LocalSagaStep",
       "ManualClock",
+      "PROTOCOL_VERSION",
       "ParticipantRuntime",
       "RECORD_FORMAT",
       "RemoteSagaStep",
@@ -32,6 +34,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "SagaManagerClosedError",
       "SagaNotCommittedError",
       "SagaNotRegisteredError",
+      "SagaParticipantRefusedError",
       "SagaRequest",
       "SagaResponse",
       "SagaResponseStatus",
@@ -41,7 +44,9 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "SagaUnknownRequestError",
       "SagaVersionConflictError",
       "UndefinedOnExecuteError",
+      "WebSocketBroker",
       "compileSaga",
+      "connectParticipant",
       "createSagaActor",
       "formatRequestId",
       "isAwaitingCommit",
