@@ -1,10 +1,15 @@
-// The order-saga demo: `npm start`. Runs a mix of orders through the order saga and prints a
-// summary. Options: --orders N (default 40), --concurrency N (default 8).
+// The order-saga demo: `npm start`. An orchestrator (this process) and three participant
+// services (payment, inventory, shipping), each its own process, talking over WebSocket. Runs a
+// mix of orders and prints a summary. Options: --orders N (default 40), --concurrency N (default 8).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { InProcessBroker, SagaManager, type SagaExecution } from '../../src/index.js';
+import { SagaManager, WebSocketBroker, type SagaExecution } from '../../src/index.js';
 import { demoOrders } from './orders.js';
-import { createServices, type LedgerEntry } from './participants.js';
+import type { LedgerEntry } from './participants.js';
 import { ORDER_SAGA } from './saga.js';
 
 const { values } = parseArgs({
@@ -12,27 +17,46 @@ const { values } = parseArgs({
 });
 const count = Number(values.orders);
 const concurrency = Number(values.concurrency);
+const SERVICES = ['inventory', 'payment', 'shipping'] as const;
 
+// The orchestrator: a WebSocket endpoint with a fresh token per service, and the saga manager.
+const tokens = Object.fromEntries(SERVICES.map((s) => [s, randomBytes(16).toString('hex')]));
+const broker = await WebSocketBroker.listen({ port: 0, auth: tokens, logger: { error: (m, f) => console.error(m, f) } });
+const manager = new SagaManager({ broker, sagas: [ORDER_SAGA], logger: { error: (m, f) => console.error(m, f) } });
+console.log(`Orchestrator listening on ${broker.url}; starting ${SERVICES.join(', ')} as separate processes…`);
+
+// The participants: one process each; their ledgers come back on stdout.
 const ledger: LedgerEntry[] = [];
-const broker = new InProcessBroker();
-for (const [service, handlers] of Object.entries(createServices((e) => ledger.push(e)))) broker.participant(service, handlers);
-const manager = new SagaManager({ broker, sagas: [ORDER_SAGA] });
+const children: ChildProcess[] = SERVICES.map((service) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./participant.ts', import.meta.url)), service], {
+    env: { ...process.env, SAGACHART_URL: broker.url, SAGACHART_TOKEN: tokens[service] },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('LEDGER ')) ledger.push(JSON.parse(line.slice(7)) as LedgerEntry);
+  });
+  return child;
+});
+const startedWaiting = Date.now();
+while (broker.connectedServices().length < SERVICES.length) {
+  if (Date.now() - startedWaiting > 30_000) throw new Error(`participants did not connect: only ${broker.connectedServices().join(', ')}`);
+  await new Promise((r) => setTimeout(r, 20));
+}
 
 const orders = demoOrders(count);
 const executions: SagaExecution[] = [];
-const tty = process.stdout.isTTY === true;
-const bar = tty ? new cliProgress.SingleBar({ format: 'orders {bar} {value}/{total} | {finished} finished, {errored} errored' }, cliProgress.Presets.shades_classic) : null;
 const tally = { finished: 0, errored: 0 };
-bar?.start(orders.length, 0, tally);
+const bar = process.stdout.isTTY
+  ? new cliProgress.SingleBar({ format: 'orders {bar} {value}/{total} | {finished} finished, {errored} errored' }, cliProgress.Presets.shades_classic)
+  : null;
 console.log(`Running ${orders.length} orders through saga ${ORDER_SAGA.id}, ${concurrency} at a time…`);
-
+bar?.start(orders.length, 0, tally);
 const started = Date.now();
 let next = 0;
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (next < orders.length) {
-      const order = orders[next++]!;
-      const execution = await manager.run(ORDER_SAGA, { context: order, raiseOnError: false });
+      const execution = await manager.run(ORDER_SAGA, { context: orders[next++]!, raiseOnError: false });
       executions.push(execution);
       tally[execution.status === 'finished' ? 'finished' : 'errored']++;
       if (bar) bar.increment(1, tally);
@@ -41,31 +65,40 @@ await Promise.all(
   }),
 );
 bar?.stop();
-await manager.close();
+const elapsed = (Date.now() - started) / 1000;
 
-const byStatus: Record<string, number> = {};
-for (const e of executions) byStatus[e.status] = (byStatus[e.status] ?? 0) + 1;
-const byCause: Record<string, number> = {};
-for (const e of executions) if (e.error) byCause[`${e.error.step}: ${e.error.code}`] = (byCause[`${e.error.step}: ${e.error.code}`] ?? 0) + 1;
+await manager.close();
+await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve).kill('SIGTERM'))));
+await broker.close();
+
+const countBy = (key: (e: SagaExecution) => string | null) => {
+  const out: Record<string, number> = {};
+  for (const e of executions) {
+    const k = key(e);
+    if (k !== null) out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+};
+const byStatus = countBy((e) => e.status);
+const byCause = countBy((e) => (e.error ? `${e.error.step}: ${e.error.code}` : null));
 
 function story(execution: SagaExecution) {
-  const lines = ledger.filter((l) => l.requestId.startsWith(`${execution.uuid}/`)).map((l) => `${l.service}.${l.action}`);
   return {
     orderId: String(execution.context.orderId),
     uuid: execution.uuid,
     error: execution.error,
     steps: execution.steps.map((s) => ({ step: s.path, status: s.status, compensated: s.compensated })),
-    participants: lines,
+    participants: ledger.filter((l) => l.requestId.startsWith(`${execution.uuid}/`)).map((l) => `${l.service}.${l.action}`),
   };
 }
 const declined = executions.find((e) => e.error?.step === 'charge');
 const timedOut = executions.find((e) => e.error?.code === 'SAGA_STEP_TIMEOUT');
 
-console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+console.log(`\nDone in ${elapsed.toFixed(1)} s (${(orders.length / elapsed).toFixed(0)} sagas/s).`);
 console.log('\nExecutions by status:');
 for (const [status, n] of Object.entries(byStatus)) console.log(`  ${status.padEnd(9)} ${n}`);
 console.log('Failures by step and cause:');
-for (const [cause, n] of Object.entries(byCause)) console.log(`  ${cause.padEnd(44)} ${n}`);
+for (const [cause, n] of Object.entries(byCause)) console.log(`  ${cause.padEnd(56)} ${n}`);
 for (const [title, e] of [
   ['A declined order', declined],
   ['The order whose courier never answered', timedOut],
@@ -73,8 +106,8 @@ for (const [title, e] of [
   if (!e) continue;
   const s = story(e);
   console.log(`\n${title}: ${s.orderId} (${s.uuid})\n  failed at ${s.error?.step}: ${s.error?.code} — ${s.error?.message}`);
-  for (const step of s.steps) console.log(`  ${step.step.padEnd(36)} ${step.status}${step.compensated ? ', compensated' : ''}`);
-  console.log(`  participants saw, in order: ${s.participants.join(' → ')}`);
+  for (const step of s.steps) console.log(`  ${step.step.padEnd(40)} ${step.status}${step.compensated ? ', compensated' : ''}`);
+  console.log(`  participants applied, in order: ${s.participants.join(' → ')}`);
 }
 console.log(
   `\nSUMMARY ${JSON.stringify({ orders: orders.length, byStatus, byCause, declined: declined ? story(declined) : null, timedOut: timedOut ? story(timedOut) : null })}`,
