@@ -151,6 +151,20 @@ export function compileSaga<T extends object>(saga: Saga<T>, options: { clock?: 
   return compiled;
 }
 
+/**
+ * Re-delivers the done event of every child that finished before its parent handled it. When a
+ * reply forwarded to a remote-step child ends it, the parent emits a snapshot with the child
+ * `done` and its done event still queued; XState restores done children without re-sending that
+ * event, so without this the restored execution would wait for ever. Every `onDone` of the chart
+ * leaves the invoking state, so a done child still present was never handled.
+ */
+export function redeliverFinishedChildren(actor: SagaActor): void {
+  for (const [id, child] of Object.entries(actor.getSnapshot().children)) {
+    const snapshot = (child as { getSnapshot(): { status: string; output?: unknown } } | undefined)?.getSnapshot();
+    if (snapshot?.status === 'done') actor.send({ type: `xstate.done.actor.${id}`, output: snapshot.output, actorId: id } as never);
+  }
+}
+
 /** Options of {@link createSagaActor}. */
 export interface SagaActorOptions {
   /** Execution id; a random one by default. */
@@ -188,5 +202,14 @@ export function createSagaActor<T extends object>(saga: Saga<T>, options: SagaAc
     ...(options.inspect ? { inspect: options.inspect } : {}),
     ...(options.snapshot ? { snapshot: options.snapshot } : {}),
   };
-  return createActor(machine, actorOptions);
+  const actor = createActor(machine, actorOptions);
+  if (options.snapshot) {
+    const start = actor.start.bind(actor);
+    actor.start = () => {
+      start();
+      redeliverFinishedChildren(actor);
+      return actor;
+    };
+  }
+  return actor;
 }

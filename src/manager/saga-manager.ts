@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { createActor, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
-import type { CompiledSaga, SagaActor } from '../../machines/compile.js';
+import { redeliverFinishedChildren, type CompiledSaga, type SagaActor } from '../../machines/compile.js';
 import { isAwaitingCommit, pendingWork, sagaStatusOf, type SagaSnapshotLike, type SagaTimer } from '../../machines/read.js';
 import type { SagaMachineEvent } from '../../machines/types.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -516,6 +516,7 @@ export class SagaManager {
     host.lastKey = keyOf(sagaStatusOf(snapshot), isAwaitingCommit(snapshot), record.outbox, timer);
     this.#live.set(uuid, host);
     this.#start(host);
+    redeliverFinishedChildren(actor);
     return host;
   }
 
