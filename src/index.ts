@@ -52,6 +52,7 @@ export {
   type SagaListPage,
 } from './repositories/saga-repository.js';
 export { InMemorySagaRepository } from './repositories/in-memory-saga-repository.js';
+export { RedisSagaRepository, type RedisSagaRepositoryOptions } from './repositories/redis-saga-repository.js';
 
 export type { SagaBroker, ResponseListener } from './transport/saga-broker.js';
 export { InProcessBroker } from './transport/in-process-broker.js';

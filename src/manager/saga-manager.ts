@@ -47,6 +47,12 @@ export interface SagaManagerOptions {
   logger?: SagaLogger;
   /** How often `waitFor()` polls the repository for executions that run elsewhere. @defaultValue 500 */
   pollIntervalMs?: number;
+  /**
+   * While running, `recover()` also runs on this interval for executions untouched for at least
+   * as long: it re-sends their outbox (a request lost with a crashed peer goes out again) and picks
+   * up executions orphaned by another manager. `0` turns it off. @defaultValue 60000
+   */
+  recoverIntervalMs?: number;
 }
 
 /** Options of {@link SagaManager.run}. */
@@ -132,6 +138,7 @@ export class SagaManager {
   readonly #live = new Map<string, Host>();
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #deadlines: DeadlineScheduler<SagaTimer['event']>;
+  readonly #recoverTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   constructor(options: SagaManagerOptions = {}) {
@@ -146,6 +153,13 @@ export class SagaManager {
     this.#deadlines = new DeadlineScheduler(this.#clock, (uuid, event) => this.#onDeadline(uuid, event));
     for (const saga of options.sagas ?? []) this.#registry.register(saga);
     this.broker.attach((response) => this.#onResponse(response));
+    const every = options.recoverIntervalMs ?? 60_000;
+    if (every > 0) {
+      this.#recoverTimer = setInterval(() => {
+        this.recover({ untouchedForMs: every }).catch((err: unknown) => this.#log.error?.('periodic recovery failed', { error: String(err) }));
+      }, every);
+      this.#recoverTimer.unref();
+    }
   }
 
   /** Registers a saga definition (another version of a registered saga is kept beside it). */
@@ -293,17 +307,19 @@ export class SagaManager {
   /**
    * Picks up every stored execution that is not done: sends its outbox again (participants
    * deduplicate on `requestId`), re-arms its deadline, and restores the actor of executions that
-   * were running handlers when stored (their handlers run again). Call it at start-up.
+   * were running handlers when stored (their handlers run again). Call it at start-up; it also
+   * runs on `recoverIntervalMs` for executions untouched that long.
    */
-  async recover(): Promise<RecoveryReport> {
+  async recover(options: { untouchedForMs?: number } = {}): Promise<RecoveryReport> {
     this.#open();
     const report: RecoveryReport = { recovered: 0, resent: 0, restarted: 0, failed: [] };
+    const before = options.untouchedForMs === undefined ? Infinity : this.#clock.now() - options.untouchedForMs;
     let cursor: string | null = null;
     do {
       const page: SagaListPage = await this.repository.list({ status: ACTIVE_STATUSES, cursor, limit: 500 });
       cursor = page.cursor;
       for (const item of page.items) {
-        if (this.#live.has(item.uuid)) continue;
+        if (this.#live.has(item.uuid) || item.updatedAt > before) continue;
         try {
           await this.#queue.run(item.uuid, () => this.#recoverOne(item.uuid, report));
         } catch (err) {
@@ -320,6 +336,7 @@ export class SagaManager {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#recoverTimer);
     await this.#queue.drain();
     this.#deadlines.clear();
     for (const host of this.#live.values()) this.#release(host);
@@ -423,11 +440,11 @@ export class SagaManager {
     try {
       await this.repository.store(record, host.version);
     } catch (err) {
-      this.#log.error?.('could not store execution; it is released from memory and continues from its last stored state on recovery', {
-        uuid: host.uuid,
-        version: record.version,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      const fields = { uuid: host.uuid, version: record.version, error: err instanceof Error ? err.message : String(err) };
+      // A lost compare-and-set means another manager applied this transition first: it owns the
+      // execution now, and this copy is dropped. Anything else is a storage failure.
+      if (err instanceof SagaVersionConflictError) this.#log.info?.('another manager stored this execution first; released here', fields);
+      else this.#log.error?.('could not store execution; it is released from memory and continues from its last stored state on recovery', fields);
       this.#release(host);
       this.#notify(host.uuid, null, err);
       return;

@@ -17,6 +17,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "PROTOCOL_VERSION",
       "ParticipantRuntime",
       "RECORD_FORMAT",
+      "RedisSagaRepository",
       "RemoteSagaStep",
       "Saga",
       "SagaAlreadyCommittedError",
