@@ -49,6 +49,9 @@ export const handlerId = (path: string, hook: HandlerHookName) => `${path}:${hoo
 export const remoteId = (path: string, phase: StepPhase) => `${path}:${phase}`;
 type HandlerHookName = HandlerInput['hook'];
 
+/** A request handler returned no request: the step (or compensation) is skipped. */
+const noRequest = (args: ActionArgs): boolean => !(handlerOutput(args) as { request?: unknown }).request;
+
 const handlerInput =
   (path: string, hook: HandlerHookName, withResponse = false) =>
   ({ context, event }: ActionArgs): HandlerInput => ({
@@ -57,6 +60,20 @@ const handlerInput =
     data: context.data,
     ...(withResponse ? { response: (remoteOutput({ context, event }) as { response: HandlerInput['response'] }).response } : {}),
   });
+
+/**
+ * Invokes one handler of a step: a failure (returned, thrown, or the actor erroring) takes
+ * `onFail`; success takes the first of `onOk` whose guard holds.
+ */
+function invokeHandler(path: string, hook: HandlerHookName, onFail: { target: string; actions: unknown[] }, onOk: Route[], withResponse = false) {
+  return {
+    id: handlerId(path, hook),
+    src: 'handler',
+    input: handlerInput(path, hook, withResponse),
+    onDone: [{ guard: notOk, ...onFail }, ...onOk],
+    onError: onFail,
+  };
+}
 
 /** Compiles a list of steps into sibling states; returns where the rollback of the whole list starts. */
 export function compileList(steps: readonly SagaStep[], scope: Scope, a: ChartActions): { states: Record<string, StateConfig>; compiled: CompiledStep[]; lastCompensation: string } {
@@ -119,16 +136,9 @@ function localStep(step: LocalSagaStep<object>, at: At, a: ChartActions) {
     created: { always: 'running-on-execute' },
     'running-on-execute': {
       entry: a.start(path),
-      invoke: {
-        id: handlerId(path, 'onExecute'),
-        src: 'handler',
-        input: handlerInput(path, 'onExecute'),
-        onDone: [
-          { guard: notOk, target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] },
-          { target: 'finished', actions: [a.setData] },
-        ],
-        onError: { target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] },
-      },
+      invoke: invokeHandler(path, 'onExecute', { target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] }, [
+        { target: 'finished', actions: [a.setData] },
+      ]),
     },
     'errored-on-execute': { entry: a.exit(path, 'errored-on-execute'), always: at.before },
     finished: { entry: a.exit(path, 'finished'), always: at.next },
@@ -138,16 +148,9 @@ function localStep(step: LocalSagaStep<object>, at: At, a: ChartActions) {
       'running-on-failure': {
         tags: ['compensating'],
         entry: a.compensationStart(path),
-        invoke: {
-          id: handlerId(path, 'onFailure'),
-          src: 'handler',
-          input: handlerInput(path, 'onFailure'),
-          onDone: [
-            { guard: notOk, target: 'errored-on-failure', actions: [a.compensationEnd(path, a.handlerError)] },
-            { target: 'compensated', actions: [a.setData, a.compensationEnd(path, null)] },
-          ],
-          onError: { target: 'errored-on-failure', actions: [a.compensationEnd(path, a.handlerError)] },
-        },
+        invoke: invokeHandler(path, 'onFailure', { target: 'errored-on-failure', actions: [a.compensationEnd(path, a.handlerError)] }, [
+          { target: 'compensated', actions: [a.setData, a.compensationEnd(path, null)] },
+        ]),
       },
       ...compensationEnds(at),
     });
@@ -202,39 +205,19 @@ function remoteStep(step: RemoteSagaStep<object>, at: At, a: ChartActions) {
     return out.kind === 'response' ? [...out.response.relatedServices, ...(out.response.service ? [out.response.service] : [])] : [];
   });
   const responseHandler = (hook: 'onSuccess' | 'onError', errored: string) => ({
-    invoke: {
-      id: handlerId(path, hook),
-      src: 'handler',
-      input: handlerInput(path, hook, true),
-      onDone: [
-        { guard: notOk, target: errored, actions: [a.fail(path, a.handlerError)] },
-        { target: 'finished', actions: [a.setData] },
-      ],
-      onError: { target: errored, actions: [a.fail(path, a.handlerError)] },
-    },
+    invoke: invokeHandler(path, hook, { target: errored, actions: [a.fail(path, a.handlerError)] }, [{ target: 'finished', actions: [a.setData] }], true),
   });
   const states: Record<string, StateConfig> = {
     created: { always: 'running-on-execute' },
     'running-on-execute': {
       entry: a.start(path),
-      invoke: {
-        id: handlerId(path, 'onExecute'),
-        src: 'handler',
-        input: handlerInput(path, 'onExecute'),
-        onDone: [
-          { guard: notOk, target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] },
-          {
-            guard: (args: ActionArgs) => !(handlerOutput(args) as { request?: unknown }).request,
-            target: 'finished',
-            actions: [a.setData, a.record(path, () => ({ skipped: true }))],
-          },
-          {
-            target: 'finished-on-execute',
-            actions: [a.setData, a.addServices((args) => [serviceOf((handlerOutput(args) as { request: { target: string } }).request.target)])],
-          },
-        ],
-        onError: { target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] },
-      },
+      invoke: invokeHandler(path, 'onExecute', { target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] }, [
+        { guard: noRequest, target: 'finished', actions: [a.setData, a.record(path, () => ({ skipped: true }))] },
+        {
+          target: 'finished-on-execute',
+          actions: [a.setData, a.addServices((args) => [serviceOf((handlerOutput(args) as { request: { target: string } }).request.target)])],
+        },
+      ]),
     },
     'errored-on-execute': { entry: a.exit(path, 'errored-on-execute'), always: at.before },
     'finished-on-execute': { always: 'paused-by-on-execute' },
@@ -261,21 +244,10 @@ function remoteStep(step: RemoteSagaStep<object>, at: At, a: ChartActions) {
       'running-on-failure': {
         tags: ['compensating'],
         entry: a.compensationStart(path),
-        invoke: {
-          id: handlerId(path, 'onFailure'),
-          src: 'handler',
-          input: handlerInput(path, 'onFailure'),
-          onDone: [
-            { guard: notOk, target: 'errored-on-failure', actions: [a.compensationEnd(path, a.handlerError)] },
-            {
-              guard: (args: ActionArgs) => !(handlerOutput(args) as { request?: unknown }).request,
-              target: 'compensated',
-              actions: [a.setData, a.compensationEnd(path, null)],
-            },
-            { target: 'paused-on-failure', actions: [a.setData] },
-          ],
-          onError: { target: 'errored-on-failure', actions: [a.compensationEnd(path, a.handlerError)] },
-        },
+        invoke: invokeHandler(path, 'onFailure', { target: 'errored-on-failure', actions: [a.compensationEnd(path, a.handlerError)] }, [
+          { guard: noRequest, target: 'compensated', actions: [a.setData, a.compensationEnd(path, null)] },
+          { target: 'paused-on-failure', actions: [a.setData] },
+        ]),
       },
       'paused-on-failure': waitFor(path, 'compensate', step, [
         { guard: answered(200), target: 'compensated', actions: [a.compensationEnd(path, null, attempts)] },
@@ -320,21 +292,14 @@ function conditionalStep(step: ConditionalSagaStep<object>, at: At, a: ChartActi
     created: { always: 'running-on-execute' },
     'running-on-execute': {
       entry: a.start(path),
-      invoke: {
-        id: handlerId(path, 'condition'),
-        src: 'handler',
-        input: handlerInput(path, 'condition'),
-        onDone: [
-          { guard: notOk, target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] },
-          ...step.branches.map((b) => ({
-            guard: (args: ActionArgs) => chosen(args) === b.key,
-            target: `#${path}.running-on-success.${b.key}`,
-            actions: [a.record(path, () => ({ branch: b.key }))],
-          })),
-          { target: 'finished', actions: [a.record(path, () => ({ branch: null }))] },
-        ],
-        onError: { target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] },
-      },
+      invoke: invokeHandler(path, 'condition', { target: 'errored-on-execute', actions: [a.fail(path, a.handlerError)] }, [
+        ...step.branches.map((b) => ({
+          guard: (args: ActionArgs) => chosen(args) === b.key,
+          target: `#${path}.running-on-success.${b.key}`,
+          actions: [a.record(path, () => ({ branch: b.key }))],
+        })),
+        { target: 'finished', actions: [a.record(path, () => ({ branch: null }))] },
+      ]),
     },
     'errored-on-execute': { entry: a.exit(path, 'errored-on-execute'), always: at.before },
     'running-on-success': { initial: step.branches[0]!.key, states: branchStates },
