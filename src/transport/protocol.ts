@@ -32,7 +32,8 @@ export const ResponseFrame = z.object({
   type: z.literal('response'),
   requestId: z.string().min(1).max(2000),
   status: z.union([z.literal(200), z.literal(400), z.literal(500)]),
-  content: json,
+  /** The answer's body; absent means `null`. */
+  content: json.optional(),
   relatedServices: z.array(name).max(100).optional(),
 });
 

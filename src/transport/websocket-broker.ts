@@ -120,6 +120,7 @@ export class WebSocketBroker implements SagaBroker {
   readonly #roundRobin = new Map<string, number>();
   readonly #heartbeat: ReturnType<typeof setInterval>;
   #listener: ResponseListener | undefined;
+  #lastBeat = Date.now();
   #seq = 0;
   #closed = false;
   readonly #stats = { sent: 0, resent: 0, responses: 0, rejectedFrames: 0, droppedHeld: 0 };
@@ -228,6 +229,10 @@ export class WebSocketBroker implements SagaBroker {
   // ---------------------------------------------------------------------------------------------
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Node drops its own socket error handler before 'upgrade' and ws adds one only inside
+    // handleUpgrade: until then a reset (say, during an async auth check) would be uncaught.
+    const onSocketError = (err: Error) => this.#log.debug?.('participant socket error during upgrade', { error: err.message });
+    socket.on('error', onSocketError);
     const refuse = (status: number, message: string) => {
       this.#log.warn?.('refused a participant connection', { status, message, address: req.socket.remoteAddress });
       socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${message}\n`);
@@ -244,7 +249,11 @@ export class WebSocketBroker implements SagaBroker {
       this.#log.error?.('participant auth check failed', { service, error: String(err) });
     }
     if (!allowed) return refuse(401, `wrong token for service "${service}"`);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, service));
+    if (socket.destroyed) return;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', onSocketError);
+      this.#connected(ws, service);
+    });
   }
 
   #connected(ws: WebSocket, service: string): void {
@@ -375,13 +384,18 @@ export class WebSocketBroker implements SagaBroker {
   }
 
   #beat(): void {
+    // After a stall of the event loop longer than a heartbeat, pongs that arrived meanwhile are
+    // not read yet: judge no one this round, or every healthy peer would be dropped at once.
+    const wall = Date.now();
+    const stalled = wall - this.#lastBeat > this.#opts.heartbeatMs * 1.5;
+    this.#lastBeat = wall;
     const now = this.#clock.now();
     for (let i = this.#held.length - 1; i >= 0; i--) {
       const deadline = this.#held[i]!.deadline;
       if (deadline !== null && deadline <= now) this.#held.splice(i, 1);
     }
     for (const c of this.#connections) {
-      if (!c.alive) {
+      if (!c.alive && !stalled) {
         this.#log.warn?.('closed a participant connection that missed a heartbeat', { service: c.service, connection: c.id });
         c.ws.terminate();
         continue;
@@ -406,13 +420,22 @@ export class WebSocketBroker implements SagaBroker {
   #fail(connection: Connection, code: number, errorCode: string, message: string): void {
     this.#log.warn?.('closed a participant connection', { service: connection.service, connection: connection.id, code: errorCode, message });
     this.#reject(connection, { type: 'error', code: errorCode, message });
-    connection.ws.close(code, message.slice(0, 120));
+    connection.ws.close(code, closeReason(message));
   }
 
   #sendFrame(connection: Connection, frame: object): void {
     if (connection.ws.readyState !== WebSocket.OPEN) return;
     connection.ws.send(JSON.stringify(frame));
   }
+}
+
+/** A close reason may hold at most 123 bytes of UTF-8; the message may hold the peer's own text. */
+function closeReason(message: string): string {
+  const bytes = Buffer.from(message, 'utf8');
+  if (bytes.length <= 123) return message;
+  let end = 120;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // do not cut a character in two
+  return `${bytes.subarray(0, end).toString('utf8')}…`.slice(0, 121);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
