@@ -52,6 +52,7 @@ export {
   type SagaListPage,
 } from './repositories/saga-repository.js';
 export { InMemorySagaRepository } from './repositories/in-memory-saga-repository.js';
+export { FileSagaRepository, type FileSagaRepositoryOptions } from './repositories/file-saga-repository.js';
 export { RedisSagaRepository, type RedisSagaRepositoryOptions } from './repositories/redis-saga-repository.js';
 
 export type { SagaBroker, ResponseListener } from './transport/saga-broker.js';
@@ -82,6 +83,7 @@ export {
   SagaDefinitionMismatchError,
   SagaVersionConflictError,
   SagaSnapshotError,
+  SagaRepositoryLockedError,
   SagaFailedExecutionError,
   SagaInvalidStateError,
   SagaUnknownRequestError,

@@ -1,0 +1,301 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
+import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
+import { defaultLogger, type SagaLogger } from '../logger.js';
+import { KeyedQueue } from '../manager/keyed-queue.js';
+import { SagaStatus } from '../status.js';
+import { DirectoryLock } from './directory-lock.js';
+import { errnoOf, removeFile, removeTempFiles, replaceFile, syncDirectory } from './durable-fs.js';
+import { parseRecordFile, readRecordIndex, recordFileName } from './record-file.js';
+import {
+  checkNextVersion,
+  matchesFilter,
+  summarize,
+  type SagaListFilter,
+  type SagaListPage,
+  type SagaRecord,
+  type SagaRecordSummary,
+  type SagaRepository,
+} from './saga-repository.js';
+
+/**
+ * Options of {@link FileSagaRepository.open}. Retention is off by default because deleting an
+ * execution loses its history; turn it on when the directory would otherwise grow for ever.
+ *
+ * @example
+ * ```ts
+ * const options: FileSagaRepositoryOptions = { dir: './data/sagas', retentionMs: 7 * 86_400_000, sweepIntervalMs: 3_600_000 };
+ * ```
+ */
+export interface FileSagaRepositoryOptions {
+  /**
+   * Directory of the store, created if missing. One process owns it at a time (its `LOCK` file);
+   * executions are kept in `executions/<uuid>.json` under it.
+   */
+  dir: string;
+  /**
+   * Keep `finished` and `errored` executions this long after their last update, then delete them.
+   * Executions that are not done are never deleted. @defaultValue kept for ever
+   */
+  retentionMs?: number;
+  /** How often expired executions are swept (only with `retentionMs`). @defaultValue 60000 */
+  sweepIntervalMs?: number;
+  /** Told about broken files skipped at open and stale locks taken over. @defaultValue warnings and errors to stderr */
+  logger?: SagaLogger;
+  /** Decides what is expired and drives the sweep timer. @defaultValue the system clock */
+  clock?: Clock;
+}
+
+const EXECUTIONS_DIR = 'executions';
+const FINAL: ReadonlySet<SagaStatus> = new Set([SagaStatus.Finished, SagaStatus.Errored]);
+
+/** Newest first; among equal `createdAt`, by uuid descending, so that the order is total. */
+function newestFirst(a: SagaRecordSummary, b: SagaRecordSummary): number {
+  return b.createdAt - a.createdAt || (a.uuid < b.uuid ? 1 : a.uuid > b.uuid ? -1 : 0);
+}
+
+/** A cursor names the last item returned (`createdAt:uuid`), not a position, so it stays exact while records come and go. */
+function decodeCursor(cursor: string): { createdAt: number; uuid: string } {
+  const colon = cursor.indexOf(':');
+  const createdAt = Number(cursor.slice(0, colon));
+  const uuid = cursor.slice(colon + 1);
+  if (colon < 1 || !Number.isFinite(createdAt) || !uuid) {
+    throw new RangeError(`FileSagaRepository: cursor ${JSON.stringify(cursor)} is not one list() returned; pass the cursor of the previous page, or null for the first.`);
+  }
+  return { createdAt, uuid };
+}
+
+function checkOptions(options: FileSagaRepositoryOptions): void {
+  if (typeof options.dir !== 'string' || options.dir === '') {
+    throw new RangeError(`FileSagaRepository: dir must be a non-empty path, got ${JSON.stringify(options.dir)}.`);
+  }
+  if (options.retentionMs !== undefined && !(Number.isFinite(options.retentionMs) && options.retentionMs >= 0)) {
+    throw new RangeError(`FileSagaRepository: retentionMs must be a number of ms >= 0, got ${options.retentionMs}.`);
+  }
+  if (options.sweepIntervalMs !== undefined && !(Number.isFinite(options.sweepIntervalMs) && options.sweepIntervalMs >= 1)) {
+    throw new RangeError(`FileSagaRepository: sweepIntervalMs must be a number of ms >= 1, got ${options.sweepIntervalMs}.`);
+  }
+}
+
+/**
+ * Keeps executions as files, one JSON file per execution: the embedded default, so that the demo
+ * and small deployments need no server. It is built to survive `kill -9` or a power cut at any
+ * instant: every write goes to a synced temp file that is renamed over the old one (readers and
+ * restarts see the old record or the new, never a torn one), and the directory is synced so the
+ * rename itself is durable.
+ *
+ * Compare-and-set is checked against an in-memory index, which is only sound while no one else
+ * writes the directory, so `open()` takes the directory's `LOCK` (a second process gets
+ * `SagaRepositoryLockedError`; the lock of a crashed process is taken over). The same index
+ * serves `list()` without reading files; records themselves are read from disk by `load()`, so
+ * executions paused on disk cost no memory beyond their summary.
+ *
+ * @example
+ * ```ts
+ * const repository = await FileSagaRepository.open({ dir: './data/sagas', retentionMs: 7 * 86_400_000 });
+ * const manager = new SagaManager({ repository, broker, sagas: [CREATE_ORDER] });
+ * await manager.recover(); // carries on with what the last process left paused or running
+ * ```
+ */
+export class FileSagaRepository implements SagaRepository {
+  /** The absolute directory of the store. */
+  readonly dir: string;
+  readonly #files: string;
+  readonly #lock: DirectoryLock;
+  readonly #index: Map<string, SagaRecordSummary>;
+  /** Files that could not be read at open: never overwritten by a store, so nothing is lost unseen. */
+  readonly #broken: Set<string>;
+  readonly #queue = new KeyedQueue();
+  readonly #retentionMs: number | undefined;
+  readonly #sweepMs: number;
+  readonly #clock: Clock;
+  readonly #log: SagaLogger;
+  #sweepTimer: TimerHandle | undefined;
+  #sweeping: Promise<number> | undefined;
+  #closed = false;
+
+  private constructor(
+    dir: string,
+    lock: DirectoryLock,
+    read: { index: Map<string, SagaRecordSummary>; broken: Set<string> },
+    options: FileSagaRepositoryOptions,
+  ) {
+    this.dir = dir;
+    this.#files = join(dir, EXECUTIONS_DIR);
+    this.#lock = lock;
+    this.#index = read.index;
+    this.#broken = read.broken;
+    this.#retentionMs = options.retentionMs;
+    this.#sweepMs = options.sweepIntervalMs ?? 60_000;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? defaultLogger;
+  }
+
+  /**
+   * Opens (creating if needed) the store in `options.dir`: takes its lock, removes temp files a
+   * crash left behind, and reads every execution file into the index. Throws
+   * `SagaRepositoryLockedError` when a live process holds the directory.
+   */
+  static async open(options: FileSagaRepositoryOptions): Promise<FileSagaRepository> {
+    checkOptions(options);
+    const dir = resolve(options.dir);
+    const logger = options.logger ?? defaultLogger;
+    const files = join(dir, EXECUTIONS_DIR);
+    const created = await mkdir(files, { recursive: true });
+    // A directory made just now must be synced into its parent, or a power cut can lose it whole.
+    if (created !== undefined) for (let d = files; d !== dirname(created); d = dirname(d)) await syncDirectory(dirname(d));
+    const lock = await DirectoryLock.acquire(dir, logger);
+    try {
+      const leftovers = [...(await removeTempFiles(dir)), ...(await removeTempFiles(files))];
+      if (leftovers.length) logger.info?.('removed temp files left by an interrupted write', { dir, files: leftovers });
+      const repository = new FileSagaRepository(dir, lock, await readRecordIndex(files, logger), options);
+      repository.#armSweep();
+      return repository;
+    } catch (err) {
+      await lock.release().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async store(record: SagaRecord, expectedVersion: number | null): Promise<void> {
+    checkNextVersion(record, expectedVersion);
+    const { uuid } = record;
+    const path = this.#pathOf(uuid);
+    // Serialised now: a caller that mutates its record after calling store() changes nothing.
+    const json = JSON.stringify(record);
+    const summary = summarize(record);
+    await this.#run(uuid, async () => {
+      if (this.#broken.has(uuid)) {
+        throw new SagaSnapshotError(uuid, `its file '${path}' could not be read at open, so it is not overwritten; delete it to reuse the id`);
+      }
+      const actual = this.#index.get(uuid)?.version ?? null;
+      if (actual !== expectedVersion) throw new SagaVersionConflictError(uuid, expectedVersion ?? 0, actual);
+      await replaceFile(path, json);
+      // From the rename on, readers get the new version: the index must say so even if the sync fails.
+      this.#index.set(uuid, summary);
+      await syncDirectory(this.#files);
+    });
+  }
+
+  async load(uuid: string): Promise<SagaRecord | null> {
+    const path = this.#pathOf(uuid);
+    return this.#run(uuid, async () => {
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT') return null;
+        throw err;
+      }
+      return parseRecordFile(uuid, text);
+    });
+  }
+
+  async delete(uuid: string): Promise<boolean> {
+    const path = this.#pathOf(uuid);
+    return this.#run(uuid, async () => {
+      const existed = await removeFile(path);
+      this.#index.delete(uuid);
+      this.#broken.delete(uuid);
+      if (existed) await syncDirectory(this.#files);
+      return existed;
+    });
+  }
+
+  async list(filter: SagaListFilter = {}): Promise<SagaListPage> {
+    this.#checkOpen();
+    const limit = filter.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`FileSagaRepository: limit must be a whole number >= 1, got ${limit}.`);
+    const after = filter.cursor ? decodeCursor(filter.cursor) : null;
+    const matching: SagaRecordSummary[] = [];
+    for (const s of this.#index.values()) {
+      if (after && !(s.createdAt < after.createdAt || (s.createdAt === after.createdAt && s.uuid < after.uuid))) continue;
+      if (matchesFilter(s, filter)) matching.push(s);
+    }
+    matching.sort(newestFirst);
+    const items = matching.slice(0, limit).map((s) => ({ ...s }));
+    const last = items[items.length - 1];
+    return { items, cursor: matching.length > limit && last ? `${last.createdAt}:${last.uuid}` : null };
+  }
+
+  /**
+   * Deletes the `finished` and `errored` executions not updated for `retentionMs`, now rather than
+   * at the next timed sweep; returns how many. Does nothing without `retentionMs`.
+   */
+  async sweep(): Promise<number> {
+    if (this.#retentionMs === undefined || this.#closed) return 0;
+    const cutoff = this.#clock.now() - this.#retentionMs;
+    const expired = (s: SagaRecordSummary | undefined) => s !== undefined && FINAL.has(s.status) && s.updatedAt < cutoff;
+    let deleted = 0;
+    for (const s of [...this.#index.values()]) {
+      if (this.#closed) break;
+      if (!expired(s)) continue;
+      // Checked again in the execution's queue: a store may have come in since the scan.
+      const removed = await this.#queue.run(s.uuid, async () => {
+        if (!expired(this.#index.get(s.uuid))) return false;
+        const existed = await removeFile(this.#pathOf(s.uuid));
+        this.#index.delete(s.uuid);
+        return existed;
+      });
+      if (removed) deleted++;
+    }
+    // One directory sync for the batch: a deletion lost to a power cut is simply swept again.
+    if (deleted) {
+      await syncDirectory(this.#files);
+      this.#log.info?.('deleted expired executions', { dir: this.dir, count: deleted });
+    }
+    return deleted;
+  }
+
+  /** Stops the sweep, lets queued operations finish and releases the directory's lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    await this.#sweeping?.catch(() => undefined);
+    await this.#queue.drain();
+    await this.#lock.release();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#closed) {
+      throw new Error(`FileSagaRepository for '${this.dir}' is closed; open it again with FileSagaRepository.open() to use it.`);
+    }
+  }
+
+  #pathOf(uuid: string): string {
+    return join(this.#files, recordFileName(uuid));
+  }
+
+  #run<T>(uuid: string, task: () => Promise<T>): Promise<T> {
+    this.#checkOpen();
+    return this.#queue.run(uuid, task);
+  }
+
+  /** Chains one timer after each sweep (never an interval), so that a slow sweep never overlaps the next. */
+  #armSweep(): void {
+    if (this.#retentionMs === undefined || this.#closed) return;
+    const handle = this.#clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      const sweeping = this.sweep();
+      this.#sweeping = sweeping;
+      sweeping
+        .catch((err: unknown) => {
+          this.#log.warn?.('sweeping expired executions failed; trying again at the next interval', { dir: this.dir, error: String(err) });
+          return 0;
+        })
+        .finally(() => {
+          if (this.#sweeping === sweeping) this.#sweeping = undefined;
+          this.#armSweep();
+        });
+    }, this.#sweepMs);
+    // The sweep is housekeeping: it must not keep a process alive that has nothing else to do.
+    (handle as { unref?: () => unknown } | null)?.unref?.();
+    this.#sweepTimer = handle;
+  }
+}
