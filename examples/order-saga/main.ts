@@ -1,13 +1,15 @@
 // The order-saga demo: `npm start`. An orchestrator (this process) and three participant
 // services (payment, inventory, shipping), each its own process, talking over WebSocket. Runs a
 // mix of orders and prints a summary. Options: --orders N (default 40), --concurrency N (default 8).
+// Executions are stored in .sagachart/order-saga (FileSagaRepository), or in Redis when REDIS_URL
+// is set; a run that was killed carries on at the next start (recover()).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { SagaManager, WebSocketBroker, type SagaExecution } from '../../src/index.js';
+import { FileSagaRepository, RedisSagaRepository, SagaManager, WebSocketBroker, type SagaExecution, type SagaRepository } from '../../src/index.js';
 import { demoOrders } from './orders.js';
 import type { LedgerEntry } from './participants.js';
 import { ORDER_SAGA } from './saga.js';
@@ -21,9 +23,16 @@ const SERVICES = ['inventory', 'payment', 'shipping'] as const;
 
 // The orchestrator: a WebSocket endpoint with a fresh token per service, and the saga manager.
 const tokens = Object.fromEntries(SERVICES.map((s) => [s, randomBytes(16).toString('hex')]));
-const broker = await WebSocketBroker.listen({ port: 0, auth: tokens, logger: { error: (m, f) => console.error(m, f) } });
-const manager = new SagaManager({ broker, sagas: [ORDER_SAGA], logger: { error: (m, f) => console.error(m, f) } });
-console.log(`Orchestrator listening on ${broker.url}; starting ${SERVICES.join(', ')} as separate processes…`);
+const logger = { error: (message: string, fields?: object) => console.error(message, fields ?? '') };
+const HOUR = 3_600_000;
+const repository: SagaRepository = process.env.REDIS_URL
+  ? new RedisSagaRepository({ redis: process.env.REDIS_URL, keyPrefix: 'sagachart-demo:', retentionMs: HOUR, logger })
+  : await FileSagaRepository.open({ dir: fileURLToPath(new URL('../../.sagachart/order-saga', import.meta.url)), retentionMs: HOUR, logger });
+const broker = await WebSocketBroker.listen({ port: 0, auth: tokens, logger });
+const manager = new SagaManager({ repository, broker, sagas: [ORDER_SAGA], logger });
+console.log(
+  `Orchestrator listening on ${broker.url}, storing executions in ${process.env.REDIS_URL ? `Redis (${process.env.REDIS_URL})` : '.sagachart/order-saga'}; starting ${SERVICES.join(', ')} as separate processes…`,
+);
 
 // The participants: one process each; their ledgers come back on stdout.
 const ledger: LedgerEntry[] = [];
@@ -42,6 +51,10 @@ while (broker.connectedServices().length < SERVICES.length) {
   if (Date.now() - startedWaiting > 30_000) throw new Error(`participants did not connect: only ${broker.connectedServices().join(', ')}`);
   await new Promise((r) => setTimeout(r, 20));
 }
+
+// Executions left by a run that was killed carry on now that the participants are back.
+const recovery = await manager.recover();
+if (recovery.recovered) console.log(`Recovered ${recovery.recovered} executions of an earlier run (${recovery.resent} requests sent again).`);
 
 const orders = demoOrders(count);
 const executions: SagaExecution[] = [];
@@ -68,6 +81,7 @@ bar?.stop();
 const elapsed = (Date.now() - started) / 1000;
 
 await manager.close();
+await repository.close();
 await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve).kill('SIGTERM'))));
 await broker.close();
 
