@@ -104,6 +104,8 @@ interface Host {
 type Until = 'final' | 'run' | 'stored';
 interface Waiter {
   until: Until;
+  /** For `run`: the run paused on disk, so a paused execution is due. */
+  pauseOnDisk?: boolean;
   resolve: (execution: SagaExecution) => void;
   reject: (err: unknown) => void;
 }
@@ -188,7 +190,7 @@ export class SagaManager {
     });
     const host: Host = { uuid, compiled, actor, version: null, lastKey: '', sent: new Set(), pauseOnDisk, released: false };
     if (this.#live.has(uuid)) throw new SagaVersionConflictError(uuid, 0, 1);
-    const settled = this.#wait(uuid, 'run');
+    const settled = this.#wait(uuid, 'run', pauseOnDisk);
     this.#live.set(uuid, host);
     await this.#queue.run(uuid, () => this.#start(host));
     void this.#queue.run(uuid, () => {
@@ -443,10 +445,15 @@ export class SagaManager {
       const fields = { uuid: host.uuid, version: record.version, error: err instanceof Error ? err.message : String(err) };
       // A lost compare-and-set means another manager applied this transition first: it owns the
       // execution now, and this copy is dropped. Anything else is a storage failure.
-      if (err instanceof SagaVersionConflictError) this.#log.info?.('another manager stored this execution first; released here', fields);
-      else this.#log.error?.('could not store execution; it is released from memory and continues from its last stored state on recovery', fields);
       this.#release(host);
-      this.#notify(host.uuid, null, err);
+      if (err instanceof SagaVersionConflictError && host.version !== null) {
+        // Whoever owns it now moves it on: its waiters here follow it through the repository.
+        this.#log.info?.('another manager stored this execution first; released here', fields);
+        this.#followInRepository(host.uuid);
+      } else {
+        this.#log.error?.('could not store execution; it is released from memory and continues from its last stored state on recovery', fields);
+        this.#notify(host.uuid, null, err);
+      }
       return;
     }
     host.version = record.version;
@@ -458,11 +465,11 @@ export class SagaManager {
     if (host.sent.size > s.requests.length) host.sent = new Set(s.requests.map((r) => r.requestId));
     this.#deadlines.arm(host.uuid, s.timer?.at ?? null, s.timer?.event);
     if (FINAL.has(s.status) || (host.pauseOnDisk && s.status === SagaStatus.Paused && host.lastKey === s.key)) this.#release(host);
-    this.#notify(host.uuid, { host, status: s.status, awaitingCommit: s.awaitingCommit }, null);
+    this.#notify(host.uuid, { status: s.status, awaitingCommit: s.awaitingCommit, view: () => this.#view(host.compiled, host.actor.getSnapshot()) }, null);
   }
 
   /** Resolves the waiters of an execution that a store made due (or rejects them all on `err`). */
-  #notify(uuid: string, what: { host: Host; status: SagaStatus; awaitingCommit: boolean } | null, err: unknown): void {
+  #notify(uuid: string, what: { status: SagaStatus; awaitingCommit: boolean; view: () => SagaExecution } | null, err: unknown): void {
     const waiters = this.#waiters.get(uuid);
     if (!waiters?.size) return;
     let view: SagaExecution | undefined;
@@ -472,9 +479,9 @@ export class SagaManager {
         const due =
           w.until === 'stored' ||
           final ||
-          (w.until === 'run' && (what.awaitingCommit || (what.host.pauseOnDisk && what.status === SagaStatus.Paused)));
+          (w.until === 'run' && (what.awaitingCommit || (w.pauseOnDisk === true && what.status === SagaStatus.Paused)));
         if (!due) continue;
-        view ??= this.#view(what.host.compiled, what.host.actor.getSnapshot());
+        view ??= what.view();
         waiters.delete(w);
         w.resolve(view);
       } else {
@@ -485,8 +492,21 @@ export class SagaManager {
     if (!waiters.size) this.#waiters.delete(uuid);
   }
 
-  #wait(uuid: string, until: Until): Promise<SagaExecution> {
-    return new Promise((resolve, reject) => this.#addWaiter(uuid, { until, resolve, reject }));
+  #wait(uuid: string, until: Until, pauseOnDisk = false): Promise<SagaExecution> {
+    return new Promise((resolve, reject) => this.#addWaiter(uuid, { until, pauseOnDisk, resolve, reject }));
+  }
+
+  /** Polls the repository for an execution another manager moves on, until its waiters are due. */
+  #followInRepository(uuid: string): void {
+    const timer = setInterval(() => {
+      if (!this.#waiters.get(uuid)?.size || this.#closed) return clearInterval(timer);
+      if (this.#live.has(uuid)) return; // back in this process: its stores notify
+      this.get(uuid).then(
+        (view) => this.#notify(uuid, { status: view.status, awaitingCommit: view.awaitingCommit, view: () => view }, null),
+        (err: unknown) => this.#log.warn?.('could not read an execution owned by another manager', { uuid, error: String(err) }),
+      );
+    }, this.#pollMs);
+    timer.unref();
   }
 
   #addWaiter(uuid: string, waiter: Waiter): void {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
@@ -139,6 +140,8 @@ export class RedisSagaRepository implements SagaRepository {
       record.deadline ?? '',
       JSON.stringify(record),
       expireAt,
+      // Identifies this call: if ioredis re-sends it after a reconnect, it finds its own write.
+      randomUUID(),
     );
     storeResult(record.uuid, expectedVersion, result);
   }
