@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
 import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
@@ -24,19 +24,21 @@ const SCRIPTS = {
   sagaSweep: { numberOfKeys: 1, lua: lua('sweep-1.lua') },
 } as const;
 
-interface ScriptedRedis extends Redis {
+type Client = Redis | Cluster;
+type ScriptedRedis = Client & {
   sagaStore(key: string, ...args: Array<string | number>): Promise<number | [number, string]>;
   sagaDelete(key: string, prefix: string, uuid: string): Promise<number>;
   sagaSweep(key: string, prefix: string, now: number, batch: number): Promise<number>;
-}
+};
 
 /** Options of {@link RedisSagaRepository}. */
 export interface RedisSagaRepositoryOptions {
   /**
-   * An ioredis client to share (not closed by `close()`), or a URL.
+   * An ioredis client (`Redis`, or `Cluster` for Redis Cluster) to share (not closed by
+   * `close()`), or a URL.
    * @defaultValue process.env.REDIS_URL, else redis://127.0.0.1:6379
    */
-  redis?: Redis | string;
+  redis?: Redis | Cluster | string;
   /** Options for the client made from a URL. By default commands wait through reconnects. */
   redisOptions?: RedisOptions;
   /** Prefix of every key. @defaultValue 'sagachart:' */
@@ -81,7 +83,7 @@ function shardOf(uuid: string, shards: number): number {
  * ```
  */
 export class RedisSagaRepository implements SagaRepository {
-  readonly redis: Redis;
+  readonly redis: Client;
   readonly #scripted: ScriptedRedis;
   readonly #owned: boolean;
   readonly #prefix: string;
@@ -100,11 +102,14 @@ export class RedisSagaRepository implements SagaRepository {
       throw new RangeError(`RedisSagaRepository: retentionMs must be >= 0, got ${options.retentionMs}.`);
     }
     const given = options.redis;
-    this.#owned = !(given instanceof Redis);
+    const shared = given instanceof Redis || given instanceof Cluster ? given : undefined;
+    this.#owned = shared === undefined;
     this.redis =
-      given instanceof Redis
-        ? given
-        : new Redis(given ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null, ...options.redisOptions });
+      shared ??
+      new Redis(typeof given === 'string' ? given : (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'), {
+        maxRetriesPerRequest: null,
+        ...options.redisOptions,
+      });
     for (const [name, script] of Object.entries(SCRIPTS)) {
       if (!(name in this.redis)) this.redis.defineCommand(name, script);
     }
@@ -177,19 +182,19 @@ export class RedisSagaRepository implements SagaRepository {
     const items: SagaRecordSummary[] = [];
     for (;;) {
       const batch = Math.max(limit - items.length, 10);
-      const pipeline = this.redis.pipeline();
+      // Sent together without waiting on each other (ioredis writes them back to back), one per
+      // shard and index: a pipeline could not span the slots of a Cluster.
+      const queries: Array<Promise<string[]>> = [];
       for (let shard = 0; shard < this.#shards; shard++) {
-        for (const index of indexes) pipeline.zrange(`${this.#prefixOf(shard)}${index}`, max, min, 'BYLEX', 'REV', 'LIMIT', 0, batch);
+        for (const index of indexes) queries.push(this.redis.zrange(`${this.#prefixOf(shard)}${index}`, max, min, 'BYLEX', 'REV', 'LIMIT', 0, batch));
       }
-      const replies = (await pipeline.exec()) ?? [];
+      const replies = await Promise.all(queries);
       // A full reply may have more below its last member: only members at or above the highest
       // such "frontier" are known to be complete in this round.
       let frontier = '';
       let exhausted = true;
       const members: string[] = [];
-      for (const [err, reply] of replies) {
-        if (err) throw err;
-        const list = reply as string[];
+      for (const list of replies) {
         if (list.length === batch) {
           exhausted = false;
           if (list[list.length - 1]! > frontier) frontier = list[list.length - 1]!;
@@ -231,12 +236,16 @@ export class RedisSagaRepository implements SagaRepository {
 
   /** Deletes every key under this repository's prefix (for tests). */
   async clear(): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.#prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await this.redis.unlink(...keys);
-    } while (cursor !== '0');
+    const nodes: Redis[] = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${this.#prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        // One key per call: on a Cluster, keys of different shards live in different slots.
+        await Promise.all(keys.map((key) => node.unlink(key)));
+      } while (cursor !== '0');
+    }
   }
 
   #prefixOf(shard: number): string {
@@ -249,15 +258,14 @@ export class RedisSagaRepository implements SagaRepository {
 
   async #summaries(members: readonly string[]): Promise<Array<SagaRecordSummary | null>> {
     if (!members.length) return [];
-    const pipeline = this.redis.pipeline();
-    for (const member of members) {
-      const uuid = member.slice(16);
-      pipeline.hmget(`${this.#shardPrefix(uuid)}x:${uuid}`, 'v', 'status', 'saga', 'hash', 'created', 'updated', 'deadline');
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, reply], i) => {
-      if (err) throw err;
-      const [v, status, saga, hash, created, updated, deadline] = reply as Array<string | null>;
+    const replies = await Promise.all(
+      members.map((member) => {
+        const uuid = member.slice(16);
+        return this.redis.hmget(`${this.#shardPrefix(uuid)}x:${uuid}`, 'v', 'status', 'saga', 'hash', 'created', 'updated', 'deadline');
+      }),
+    );
+    return replies.map((reply, i) => {
+      const [v, status, saga, hash, created, updated, deadline] = reply;
       if (v === null || v === undefined) return null; // deleted between the index read and now
       return {
         uuid: members[i]!.slice(16),

@@ -35,6 +35,8 @@ export class RedisServerProcess {
   constructor(
     readonly port: number,
     readonly dir: string,
+    /** More `redis-server` arguments, e.g. `['--cluster-enabled', 'yes']`. */
+    readonly extraArgs: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -50,7 +52,7 @@ export class RedisServerProcess {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) throw new Error('redis-server is already running');
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir, '--save', ''],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir, '--save', '', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
