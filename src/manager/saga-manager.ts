@@ -237,8 +237,13 @@ export class SagaManager {
    * rejects after `timeoutMs`. Works for executions run by another manager on the same repository.
    */
   async waitFor(uuid: string, options: { timeoutMs?: number } = {}): Promise<SagaExecution> {
-    const current = await this.get(uuid);
-    if (FINAL.has(current.status)) return current;
+    // The stored status says whether to wait: no need to restore the snapshot to learn it.
+    const host = this.#live.get(uuid);
+    const record = host && !host.released ? null : await this.repository.load(uuid);
+    if (!host && !record) throw new SagaExecutionNotFoundError(uuid);
+    const status = record ? record.status : sagaStatusOf(host!.actor.getSnapshot());
+    if (FINAL.has(status)) return this.get(uuid);
+    const current = { status };
     return new Promise<SagaExecution>((resolve, reject) => {
       const waiter: Waiter = { until: 'final', resolve: (e) => finish(() => resolve(e)), reject: (err) => finish(() => reject(err)) };
       let poll: ReturnType<typeof setInterval> | undefined;
@@ -537,8 +542,7 @@ export class SagaManager {
   async #restore(uuid: string): Promise<Host> {
     const record = await this.repository.load(uuid);
     if (!record) throw new SagaExecutionNotFoundError(uuid);
-    const { compiled, snapshot } = this.#read(record);
-    const actor = this.#createActor(compiled, { snapshot: record.snapshot as Snapshot<unknown> });
+    const { compiled, snapshot, actor } = this.#read(record);
     const host: Host = {
       uuid,
       compiled,
@@ -558,18 +562,21 @@ export class SagaManager {
   }
 
   /** Reads a stored record: the compiled definition it started on and its snapshot, not started. */
-  #read(record: SagaRecord): { compiled: CompiledSaga; snapshot: SagaSnapshotLike } {
+  #read(record: SagaRecord): { compiled: CompiledSaga; snapshot: SagaSnapshotLike; actor: SagaActor } {
     const compiled = this.#registry.forRecord(record.sagaName, record.definitionHash);
     let snapshot: SagaSnapshotLike & { status: string };
+    let actor: SagaActor;
     try {
-      snapshot = createActor(compiled.machine, { snapshot: record.snapshot as Snapshot<unknown> }).getSnapshot();
+      // Restored, not started: nothing runs until the caller starts it.
+      actor = this.#createActor(compiled, { snapshot: record.snapshot as Snapshot<unknown> });
+      snapshot = actor.getSnapshot();
     } catch (err) {
       throw new SagaSnapshotError(record.uuid, `XState could not restore it (${(err as Error).message})`, { cause: err });
     }
     if (snapshot.status === 'error' || !snapshot.context || typeof snapshot.context.uuid !== 'string') {
       throw new SagaSnapshotError(record.uuid, 'it restores to an actor in error: its states do not match the definition');
     }
-    return { compiled, snapshot };
+    return { compiled, snapshot, actor };
   }
 
   /**

@@ -34,7 +34,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const record = (uuid: string, version: number, createdAt: number, status = SagaStatus.Paused): SagaRecord => ({
+const record = (uuid: string, version: number, createdAt: number, status: SagaStatus = SagaStatus.Paused): SagaRecord => ({
   format: RECORD_FORMAT,
   uuid,
   sagaName: 'clustered',
