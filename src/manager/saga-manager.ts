@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { createActor, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
 import { redeliverFinishedChildren, type CompiledSaga, type SagaActor } from '../../machines/compile.js';
 import { isAwaitingCommit, pendingWork, sagaStatusOf, type SagaSnapshotLike, type SagaTimer } from '../../machines/read.js';
+import { remoteId } from '../../machines/step-states.js';
 import type { SagaMachineEvent } from '../../machines/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SagaContext } from '../context.js';
@@ -595,7 +596,15 @@ export class SagaManager {
         return null;
       }
       if (forceStore) host.lastKey = '';
-      host.actor.send(event);
+      // A reply goes straight to the remote-step child that waits for it: the root would only
+      // forward it, at the cost of a whole macrostep and snapshot.
+      const child = event.type === 'saga.response' || event.type === 'saga.deadline' ? snapshot.children[remoteId(event.step, event.phase)] : undefined;
+      if (child && child.getSnapshot().status === 'active') {
+        child.send(event);
+        // A child that only moved on (a retry, a backoff) makes the root emit nothing: look at
+        // the root now, so the new request and deadline are stored and sent.
+        this.#onSnapshot(host, host.actor.getSnapshot());
+      } else host.actor.send(event);
       return host;
     });
   }

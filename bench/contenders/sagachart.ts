@@ -1,0 +1,117 @@
+// sagachart on the workload: a SagaManager with a WebSocketBroker, the participant in its own
+// process. Variants: "memory" (pauseOnDisk false, a repository that writes nothing), "redis"
+// (RedisSagaRepository on REDIS_URL, pauseOnDisk true), "redis-aof" (the same on a redis-server
+// this script starts with appendonly yes, appendfsync everysec).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  RedisSagaRepository,
+  Saga,
+  SagaManager,
+  SagaRequest,
+  WebSocketBroker,
+  type SagaListPage,
+  type SagaRecord,
+  type SagaRepository,
+} from '../../src/index.js';
+import { measured, redisPid, startScript, stop } from '../lib/processes.js';
+import { contenderArgs, drive, initialState, reportPids, reportResult, requestContent, type Outcome } from '../lib/workload.js';
+
+const args = contenderArgs();
+const variant = args.variant || 'redis';
+
+/** For "memory": keeps nothing, so the run measures the framework without storage. */
+class DiscardingRepository implements SagaRepository {
+  async store(_record: SagaRecord, _expected: number | null): Promise<void> {}
+  async load(): Promise<SagaRecord | null> {
+    return null;
+  }
+  async delete(): Promise<boolean> {
+    return false;
+  }
+  async list(): Promise<SagaListPage> {
+    return { items: [], cursor: null };
+  }
+  async close(): Promise<void> {}
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+let aofServer: ChildProcess | undefined;
+let aofDir: string | undefined;
+let redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+if (variant === 'redis-aof') {
+  const port = await freePort();
+  aofDir = mkdtempSync(join(tmpdir(), 'sagachart-bench-aof-'));
+  aofServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', aofDir], { stdio: 'ignore' });
+  redisUrl = `redis://127.0.0.1:${port}`;
+}
+
+const repository: SagaRepository =
+  variant === 'memory' ? new DiscardingRepository() : new RedisSagaRepository({ redis: redisUrl, keyPrefix: `sagachart-bench:${randomBytes(4).toString('hex')}:` });
+if (repository instanceof RedisSagaRepository) {
+  for (let i = 0; ; i++) {
+    try {
+      await repository.redis.ping();
+      break;
+    } catch (err) {
+      if (i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+const step = (name: string, target: string, undo?: string) => (saga: Saga<Record<string, unknown>>) => {
+  const s = saga
+    .remoteStep(name)
+    .onExecute((ctx) => new SagaRequest(target, requestContent(ctx.i as number, name, ctx.fail as boolean)))
+    .onSuccess((ctx) => {
+      ctx[name] = 'done';
+    });
+  if (undo) s.onFailure((ctx) => new SagaRequest(undo, requestContent(ctx.i as number, `${name}-undo`, ctx.fail as boolean)));
+  return saga;
+};
+const SAGA = step('ship', 'svc.ship')(step('charge', 'svc.charge', 'svc.refund')(step('reserve', 'svc.reserve', 'svc.release')(new Saga('bench')))).commit();
+
+const broker = await WebSocketBroker.listen({ port: 0, auth: { svc: 'bench-token' }, logger: {} });
+const participant = await startScript('lib/participant.ts', [broker.url, 'bench-token']);
+const manager = new SagaManager({ repository, broker, sagas: [SAGA], recoverIntervalMs: 0, logger: { error: (m, f) => console.error(m, f) } });
+const pauseOnDisk = variant !== 'memory';
+const pids = {
+  orchestrator: process.pid,
+  participant: participant.pid,
+  ...(repository instanceof RedisSagaRepository ? { redis: await redisPid(repository.redis as { info(s: string): Promise<string> }) } : {}),
+};
+reportPids(pids);
+
+async function runOne(i: number, fail: boolean): Promise<Outcome> {
+  const first = await manager.run(SAGA, { context: { ...initialState(i, fail), i, fail }, pauseOnDisk, raiseOnError: false });
+  const execution = first.status === 'paused' ? await manager.waitFor(first.uuid) : first;
+  if (execution.status === 'finished') return 'finished';
+  const undone = execution.steps.filter((s) => s.compensated).map((s) => s.name);
+  return execution.status === 'errored' && undone.length === 2 ? 'compensated' : 'error';
+}
+
+const { result, processes } = await measured(pids, () => drive(args, runOne));
+reportResult({ contender: `sagachart-${variant}`, concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
+
+await manager.close();
+await broker.close();
+await stop(participant);
+if (repository instanceof RedisSagaRepository) await repository.clear();
+await repository.close();
+if (aofServer) {
+  aofServer.kill('SIGTERM');
+  await new Promise((r) => aofServer!.once('exit', r));
+  rmSync(aofDir!, { recursive: true, force: true });
+}
