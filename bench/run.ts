@@ -1,48 +1,148 @@
-// `npm run bench` (quick) and `npm run bench -- --full`: runs every benchmark in its own process
-// (so one's heap and JIT do not colour another's), prints their tables, one JSON line each, and
-// writes all figures to bench/results/<date>.json.
+// `npm run bench` (quick: concurrency 64, 10% failing, a few seconds per contender) and
+// `npm run bench -- --full` (concurrency 1, 64 and 512, with 10% and 0% failing, median of 3).
+// Every contender runs in its own process with its own participant process, in one run, on the
+// same workload (bench/lib/workload.ts). Prints a table, one JSON line per run, and writes
+// bench/results/<date>[-full].json and .md (the README's tables are copied from the .md).
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
 
-const { values } = parseArgs({ options: { full: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { full: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const full = values.full;
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-interface Bench {
+interface Contender {
   name: string;
   script: string;
-  args: string[];
+  variant: string;
+  /** Sagas per measured run at concurrency 64 (scaled for 1 and 512). */
+  sagas: number;
 }
-const BENCHES: Bench[] = [{ name: 'paused-memory', script: 'paused-memory.ts', args: ['--sagas', full ? '100000' : '20000'] }];
+const CONTENDERS: Contender[] = [
+  { name: 'floor-ws', script: 'floor.ts', variant: 'ws', sagas: 6000 },
+  { name: 'floor-redis', script: 'floor.ts', variant: 'redis', sagas: 5000 },
+  { name: 'sagachart-memory', script: 'sagachart.ts', variant: 'memory', sagas: 3000 },
+  { name: 'sagachart-redis', script: 'sagachart.ts', variant: 'redis', sagas: 2000 },
+  { name: 'sagachart-redis-aof', script: 'sagachart.ts', variant: 'redis-aof', sagas: 2000 },
+  { name: 'bullmq', script: 'bullmq.ts', variant: '', sagas: 1500 },
+  { name: 'restate', script: 'restate.ts', variant: '', sagas: 600 },
+].filter((c) => existsSync(here(`./contenders/${c.script}`)) && (!values.only || c.name.startsWith(values.only)));
 
-function run(bench: Bench): Promise<{ json: Record<string, unknown> | null; code: number }> {
+interface Run {
+  contender: Contender;
+  concurrency: number;
+  failRate: number;
+}
+const matrix: Run[] = [];
+const concurrencies = full ? [1, 64, 512] : [64];
+const failRates = full ? [0.1, 0] : [0.1];
+const repeats = full ? 3 : 1;
+for (const failRate of failRates) for (const concurrency of concurrencies) for (const contender of CONTENDERS) for (let r = 0; r < repeats; r++) matrix.push({ contender, concurrency, failRate });
+
+const EXTRAS = [
+  { name: 'paused-memory', script: 'paused-memory.ts', args: ['--sagas', full ? '100000' : '20000'] },
+  { name: 'restore', script: 'restore.ts', args: ['--sagas', full ? '50000' : '10000'] },
+  { name: 'inspector', script: 'inspector.ts', args: ['--sagas', full ? '5000' : '1500'] },
+].filter(() => !values.only);
+
+type Json = Record<string, unknown>;
+
+function runScript(script: string, args: string[], flags: string[] = []): Promise<Json | null> {
   return new Promise((resolve) => {
-    const file = fileURLToPath(new URL(`./${bench.script}`, import.meta.url));
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', file, ...bench.args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...flags, '--import', 'tsx', here(script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      process.stdout.write(chunk);
-    });
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
     child.on('exit', (code) => {
-      const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-      resolve({ json: line ? (JSON.parse(line) as Record<string, unknown>) : null, code: code ?? 1 });
+      clearTimeout(timer);
+      const line = out.split('\n').reverse().find((l) => l.startsWith('RESULT ') || l.startsWith('{'));
+      if (!line || code !== 0) process.stderr.write(`\n${script} ${args.join(' ')} exited ${code}:\n${err.split('\n').filter((l) => !l.includes('nodedir')).join('\n')}\n`);
+      resolve(line ? (JSON.parse(line.startsWith('RESULT ') ? line.slice(7) : line) as Json) : null);
     });
   });
 }
 
-const results: Record<string, unknown>[] = [];
-let failed = 0;
-for (const bench of BENCHES) {
-  console.log(`\n== ${bench.name} (${full ? 'full' : 'quick'}) ==`);
-  const { json, code } = await run(bench);
-  if (json) results.push(json);
-  if (code !== 0 || !json) failed++;
+const bar = new cliProgress.SingleBar(
+  { format: 'bench {bar} {value}/{total} runs | {what}', stream: process.stderr, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5_000 },
+  cliProgress.Presets.shades_classic,
+);
+bar.start(matrix.length + EXTRAS.length, 0, { what: '' });
+const runs: Json[] = [];
+let failures = 0;
+for (const run of matrix) {
+  bar.update({ what: `${run.contender.name} c=${run.concurrency} fail=${run.failRate}` });
+  const scale = run.concurrency === 1 ? 0.1 : run.concurrency === 512 ? 2 : 1;
+  const sagas = Math.max(100, Math.round(run.contender.sagas * scale));
+  const result = await runScript(`./contenders/${run.contender.script}`, [
+    '--concurrency', String(run.concurrency),
+    '--sagas', String(sagas),
+    '--warmup', String(Math.min(300, Math.round(sagas / 10))),
+    '--fail-rate', String(run.failRate),
+    ...(run.contender.variant ? ['--variant', run.contender.variant] : []),
+  ]);
+  if (!result || result.errors !== 0) failures++;
+  if (result) runs.push({ ...result, contender: run.contender.name });
+  bar.increment();
+}
+const extras: Json[] = [];
+for (const extra of EXTRAS) {
+  bar.update({ what: extra.name });
+  const result = await runScript(`./${extra.script}`, extra.args, ['--expose-gc']);
+  if (result) extras.push(result);
+  else failures++;
+  bar.increment();
+}
+bar.stop();
+
+// Medians of the repeats, then ratios against the floors measured in this same run.
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const groups = new Map<string, Json[]>();
+for (const r of runs) {
+  const key = `${r.contender}|${r.concurrency}|${r.failRate}`;
+  groups.set(key, [...(groups.get(key) ?? []), r]);
+}
+const rows: Json[] = [...groups.values()].map((rs): Json => {
+  const mid = [...rs].sort((a, b) => (a.sagasPerSec as number) - (b.sagasPerSec as number))[Math.floor(rs.length / 2)]!;
+  return { ...mid, repeats: rs.length, sagasPerSec: median(rs.map((r) => r.sagasPerSec as number)), errors: rs.reduce((n, r) => n + (r.errors as number), 0) };
+});
+const floorOf = (name: string, c: unknown, f: unknown) => rows.find((r) => r.contender === name && r.concurrency === c && r.failRate === f)?.sagasPerSec as number | undefined;
+for (const r of rows) {
+  const floor = String(r.contender).includes('memory') || r.contender === 'floor-ws' ? 'floor-ws' : 'floor-redis';
+  const base = floorOf(floor, r.concurrency, r.failRate);
+  (r as Json).vsFloor = base ? +((r.sagasPerSec as number) / base).toFixed(2) : null;
+  (r as Json).floor = floor;
+}
+
+const cpu = (r: Json) =>
+  Object.entries((r.processes ?? {}) as Record<string, { cpuPct: number | null; peakRssMb: number | null }>)
+    .map(([name, p]) => `${name} ${p.cpuPct ?? '?'}% / ${p.peakRssMb ?? '?'} MB`)
+    .join(', ');
+const header = '| contender | in flight | failing | sagas/s | steps/s | p50 ms | p99 ms | vs floor | errors | CPU / peak RSS per process |';
+const lines = [header, '|---|---|---|---|---|---|---|---|---|---|'];
+for (const r of rows) {
+  lines.push(
+    `| ${r.contender} | ${r.concurrency} | ${Number(r.failRate) * 100}% | ${r.sagasPerSec} | ${r.stepsPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.vsFloor === null ? '—' : `${r.vsFloor}× ${r.floor}`} | ${r.errors} | ${cpu(r)} |`,
+  );
 }
 const date = new Date().toISOString();
-mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
-const file = fileURLToPath(new URL(`./results/${date.slice(0, 10)}${full ? '-full' : ''}.json`, import.meta.url));
-writeFileSync(file, JSON.stringify({ date, full, node: process.version, results }, null, 2) + '\n');
-console.log(`\nwrote ${file}`);
-if (failed) process.exitCode = 1;
+const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), Node ${process.version}`;
+const md = [`Measured ${date.slice(0, 10)} on ${machine}; ${full ? 'full matrix, medians of 3' : 'quick run'}.`, '', ...lines, ''];
+for (const e of extras) md.push(`- ${e.bench}: ${JSON.stringify(e)}`);
+console.log(`\n${md.join('\n')}`);
+for (const r of rows) console.log(JSON.stringify(r));
+for (const e of extras) console.log(JSON.stringify(e));
+
+mkdirSync(here('./results/'), { recursive: true });
+const base = here(`./results/${date.slice(0, 10)}${full ? '-full' : ''}`);
+writeFileSync(`${base}.json`, JSON.stringify({ date, machine, full, rows, runs, extras }, null, 2) + '\n');
+writeFileSync(`${base}.md`, md.join('\n') + '\n');
+console.log(`\nwrote ${base}.json and .md`);
+if (failures) {
+  console.error(`${failures} run(s) failed or had errors: they are not results.`);
+  process.exitCode = 1;
+}

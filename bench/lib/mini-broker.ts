@@ -2,12 +2,13 @@
 // welcome, request → response) to reach the benchmark participant: no routing, no holding, no
 // validation, no re-sending. It is what "no framework" costs on the wire, for the floor and the
 // peers.
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 export class MiniBroker {
   readonly #wss: WebSocketServer;
+  #http: Server | undefined;
   readonly #pending = new Map<string, (status: number) => void>();
   #socket: WebSocket | undefined;
   #ready: Promise<void>;
@@ -37,6 +38,7 @@ export class MiniBroker {
     const wss = new WebSocketServer({ server: http });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const broker = new MiniBroker(wss);
+    broker.#http = http;
     (broker as { port?: number }).port = (http.address() as AddressInfo).port;
     return broker;
   }
@@ -64,5 +66,6 @@ export class MiniBroker {
   close(): void {
     this.#socket?.terminate();
     this.#wss.close();
+    this.#http?.close();
   }
 }

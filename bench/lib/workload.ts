@@ -104,8 +104,12 @@ async function pool(total: number, concurrency: number, task: (i: number) => Pro
 
 const round = (n: number, digits: number) => Number(n.toFixed(digits));
 
-/** The options every contender script takes. */
+/** The options every contender script takes. Also: a contender whose runner died exits too. */
 export function contenderArgs() {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(1);
+  }, 500).unref();
   const { values } = parseArgs({
     options: {
       concurrency: { type: 'string', default: '64' },

@@ -112,6 +112,8 @@ interface Waiter {
 }
 
 const FINAL: ReadonlySet<SagaStatus> = new Set([SagaStatus.Finished, SagaStatus.Errored]);
+/** Executions recovered at once by `recover()`. */
+const RECOVERY_CONCURRENCY = 32;
 const ACTIVE_STATUSES = [SagaStatus.Created, SagaStatus.Running, SagaStatus.Paused] as const;
 
 /**
@@ -326,16 +328,22 @@ export class SagaManager {
     do {
       const page: SagaListPage = await this.repository.list({ status: ACTIVE_STATUSES, cursor, limit: 500 });
       cursor = page.cursor;
-      for (const item of page.items) {
-        if (this.#live.has(item.uuid) || item.updatedAt > before) continue;
-        try {
-          await this.#queue.run(item.uuid, () => this.#recoverOne(item.uuid, report));
-        } catch (err) {
-          const info = err instanceof SagaError ? err.toJSON() : { code: 'SAGA_RECOVERY_FAILED', message: String(err) };
-          report.failed.push({ uuid: item.uuid, ...info });
-          this.#log.error?.('could not recover execution', { uuid: item.uuid, ...info });
+      const todo = page.items.filter((item) => !this.#live.has(item.uuid) && item.updatedAt <= before);
+      // Executions are independent: recover a bounded number at a time (each in its own queue).
+      let next = 0;
+      const worker = async () => {
+        while (next < todo.length) {
+          const item = todo[next++]!;
+          try {
+            await this.#queue.run(item.uuid, () => this.#recoverOne(item.uuid, report));
+          } catch (err) {
+            const info = err instanceof SagaError ? err.toJSON() : { code: 'SAGA_RECOVERY_FAILED', message: String(err) };
+            report.failed.push({ uuid: item.uuid, ...info });
+            this.#log.error?.('could not recover execution', { uuid: item.uuid, ...info });
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: Math.min(RECOVERY_CONCURRENCY, todo.length) }, worker));
     } while (cursor);
     return report;
   }
