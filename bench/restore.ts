@@ -43,7 +43,8 @@ await Promise.all(
 await first.close();
 
 const broker = new CountingBroker();
-const second = new SagaManager({ repository: new RedisSagaRepository({ keyPrefix }), broker, sagas: [SAGA], recoverIntervalMs: 0 });
+const secondRepository = new RedisSagaRepository({ keyPrefix });
+const second = new SagaManager({ repository: secondRepository, broker, sagas: [SAGA], recoverIntervalMs: 0 });
 const t0 = process.hrtime.bigint();
 const report = await second.recover();
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -70,6 +71,7 @@ const result = {
   snapshotBytes: text.length,
 };
 await second.close();
+await secondRepository.close();
 await repository.clear();
 await repository.close();
 console.log('\n| paused sagas | recover() | recovered/s | resent | restore one actor | snapshot |');
