@@ -451,7 +451,6 @@ export class SagaManager {
       snapshot: s.persisted,
       outbox: s.requests,
       timer: s.timer,
-      deadline: s.timer?.at ?? null,
     };
     try {
       await this.repository.store(record, host.version);

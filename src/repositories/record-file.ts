@@ -58,7 +58,7 @@ export function parseRecordFile(uuid: string, text: string): SagaRecord {
     Number.isFinite(r.createdAt) &&
     Number.isFinite(r.updatedAt) &&
     Array.isArray(r.outbox) &&
-    (r.deadline === null || Number.isFinite(r.deadline));
+    (r.timer === null || Number.isFinite(r.timer?.at));
   if (!valid) throw new SagaSnapshotError(uuid, 'its envelope lacks a field or has one of the wrong type');
   return r as SagaRecord;
 }

@@ -142,7 +142,7 @@ export class RedisSagaRepository implements SagaRepository {
       record.definitionHash,
       record.createdAt,
       record.updatedAt,
-      record.deadline ?? '',
+      record.timer?.at ?? '',
       JSON.stringify(record),
       expireAt,
       // Identifies this call: if ioredis re-sends it after a reconnect, it finds its own write.

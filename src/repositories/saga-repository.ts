@@ -7,7 +7,7 @@ export const RECORD_FORMAT = 1;
 /**
  * One stored execution: an envelope around the XState persisted snapshot. The snapshot holds
  * neither the machine id nor its version, so the envelope names the saga and the definition hash
- * it started on; `outbox` and `deadline` are read off the snapshot when it is stored, so that
+ * it started on; `outbox` and `timer` are read off the snapshot when it is stored, so that
  * recovery can re-send and re-arm without restoring it.
  */
 export interface SagaRecord {
@@ -26,12 +26,13 @@ export interface SagaRecord {
   outbox: OutgoingRequest[];
   /** The deadline the execution waits on (a timeout or a retry backoff), or `null`. */
   timer: SagaTimer | null;
-  /** `timer.at`, for indexes. */
-  deadline: number | null;
 }
 
 /** What `list()` returns for each execution. */
-export type SagaRecordSummary = Pick<SagaRecord, 'uuid' | 'sagaName' | 'definitionHash' | 'version' | 'status' | 'createdAt' | 'updatedAt' | 'deadline'>;
+export type SagaRecordSummary = Pick<SagaRecord, 'uuid' | 'sagaName' | 'definitionHash' | 'version' | 'status' | 'createdAt' | 'updatedAt'> & {
+  /** When the execution's timer is due (`timer.at`), or `null`. */
+  deadline: number | null;
+};
 
 /** Filter of `list()`. All fields are optional and combine with AND. */
 export interface SagaListFilter {
@@ -87,8 +88,8 @@ export function checkNextVersion(record: SagaRecord, expectedVersion: number | n
 
 /** The summary fields of a record. */
 export function summarize(record: SagaRecord): SagaRecordSummary {
-  const { uuid, sagaName, definitionHash, version, status, createdAt, updatedAt, deadline } = record;
-  return { uuid, sagaName, definitionHash, version, status, createdAt, updatedAt, deadline };
+  const { uuid, sagaName, definitionHash, version, status, createdAt, updatedAt, timer } = record;
+  return { uuid, sagaName, definitionHash, version, status, createdAt, updatedAt, deadline: timer?.at ?? null };
 }
 
 /** Whether a summary passes a filter (for repositories that filter in memory). */

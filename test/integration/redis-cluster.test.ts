@@ -46,7 +46,6 @@ const record = (uuid: string, version: number, createdAt: number, status: SagaSt
   snapshot: {},
   outbox: [],
   timer: null,
-  deadline: null,
 });
 
 describe('RedisSagaRepository on a Redis Cluster', () => {

@@ -29,7 +29,6 @@ function record(uuid: string, version: number, status: Status = SagaStatus.Pause
     snapshot: { value: 'x', n: version },
     outbox: [],
     timer: null,
-    deadline: null,
   };
 }
 

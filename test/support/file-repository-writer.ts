@@ -34,7 +34,6 @@ function versionRecord(uuid: string, version: number): SagaRecord {
     snapshot: { version, pad: PAD, tail: `end-${version}` },
     outbox: [],
     timer: null,
-    deadline: null,
   };
 }
 

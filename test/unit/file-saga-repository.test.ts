@@ -53,7 +53,6 @@ function record(uuid: string, fields: Partial<SagaRecord> = {}): SagaRecord {
     snapshot: { value: 'waiting', context: { uuid } },
     outbox: [],
     timer: null,
-    deadline: null,
     ...fields,
   };
 }
