@@ -29,12 +29,11 @@ import {
   type ParticipantHandlers,
   type ParticipantOptions,
   type ParticipantRequestInfo,
-  type SagaExecution,
   type SagaManagerOptions,
   type SagaResponseData,
   type WebSocketBrokerOptions,
 } from '../../src/index.js';
-import { collectingLogger, settle, until } from '../support/harness.js';
+import { collectingLogger, deferred, never, rows, settle, sleep, stepOf, until } from '../support/harness.js';
 
 // ------------------------------------------------------------------------------------------------
 // Cleanup: everything a test opens is closed after it, participants first (so that nothing
@@ -65,19 +64,6 @@ type Service = keyof typeof TOKENS;
 
 const HOST = '127.0.0.1';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** A promise the test settles by hand. */
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** A handler that never answers: the orchestrator sees a timeout. */
-const never = () => new Promise<never>(() => undefined);
 
 /** Keeps a pending run from becoming an unhandled rejection when the manager closes in cleanup. */
 function track<T>(promise: Promise<T>): Promise<T> {
@@ -251,14 +237,6 @@ interface Order {
   [key: string]: unknown;
 }
 
-type Row = [path: string, status: string, compensated: boolean];
-const rows = (execution: SagaExecution): Row[] => execution.steps.map((s) => [s.path, s.status, s.compensated]);
-
-function stepOf(execution: SagaExecution, path: string) {
-  const step = execution.steps.find((s) => s.path === path);
-  if (!step) throw new Error(`no step ${path}`);
-  return step;
-}
 
 /** inventory.reserve (compensated by inventory.release), then payment.charge. */
 const ORDER = new Saga<Order>('ws-order')

@@ -1,5 +1,8 @@
 import {
   InProcessBroker,
+  SagaManager,
+  type SagaExecution,
+  type SagaResponseData,
   type JsonValue,
   type LogFields,
   type OutgoingRequest,
@@ -79,5 +82,47 @@ export class ManualBroker implements SagaBroker {
     this.listener({ requestId: request.requestId, status, content, relatedServices: [] });
   }
 
+  /** Delivers a response the way a transport does. */
+  deliver(response: SagaResponseData): void {
+    this.listener?.(response);
+  }
+
   async close(): Promise<void> {}
+}
+
+/** Each step of an execution as `[path, status, compensated]`, in the order it lists them. */
+export type Row = [path: string, status: string, compensated: boolean];
+export const rows = (execution: SagaExecution): Row[] => execution.steps.map((s) => [s.path, s.status, s.compensated]);
+
+/** A step's view, failing the test when the execution has no such step. */
+export function stepOf(execution: SagaExecution, path: string) {
+  const step = execution.steps.find((s) => s.path === path);
+  if (!step) throw new Error(`no step ${path} in ${execution.steps.map((s) => s.path).join(', ')}`);
+  return step;
+}
+
+/** A promise the test settles by hand: a participant that answers when told to. */
+export function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** A handler that never answers: the orchestrator sees a timeout. */
+export const never = () => new Promise<never>(() => undefined);
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const managers: SagaManager[] = [];
+/** A manager that `closeManagers()` closes after the test, even when an assertion fails first. */
+export function managerWith(options: ConstructorParameters<typeof SagaManager>[0]): SagaManager {
+  const manager = new SagaManager(options);
+  managers.push(manager);
+  return manager;
+}
+/** Closes every manager made by `managerWith()`: use as `afterEach(closeManagers)`. */
+export async function closeManagers(): Promise<void> {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
 }

@@ -12,19 +12,14 @@ import {
   SagaContextValidationError,
   SagaFailedExecutionError,
   SagaInvalidStateError,
-  SagaManager,
   SagaRequest,
   SagaResponse,
   SagaResponseStatus,
   SagaStatus,
   SagaStepStatus,
-  type OutgoingRequest,
-  type ResponseListener,
-  type SagaBroker,
   type SagaExecution,
-  type SagaResponseData,
 } from '../../src/index.js';
-import { collectingLogger, recordingBroker, settle, until } from '../support/harness.js';
+import { closeManagers, collectingLogger, managerWith, ManualBroker, recordingBroker, rows, settle, stepOf, until } from '../support/harness.js';
 
 // --- helpers ------------------------------------------------------------------------------------
 
@@ -45,58 +40,15 @@ interface Order {
 /** Where steps are added: a saga or the step last added to it. */
 type Builder = Pick<Saga<Order>, 'localStep' | 'remoteStep' | 'conditionalStep'>;
 
-type Row = [path: string, status: SagaStepStatus | string, compensated: boolean];
-
-/** Each step as `[path, status, compensated]`, in the order the execution lists them. */
-const rows = (execution: SagaExecution): Row[] => execution.steps.map((s) => [s.path, s.status, s.compensated]);
 
 /** Each recorded failure as `[step, phase, code]`. */
 const failures = (execution: SagaExecution) => execution.errors.map((f) => [f.step, f.phase, f.code]);
 
-/** A step's view, failing the test when the execution has no such step. */
-function stepOf(execution: SagaExecution, path: string) {
-  const step = execution.steps.find((s) => s.path === path);
-  if (!step) throw new Error(`no step ${path} in ${execution.steps.map((s) => s.path).join(', ')}`);
-  return step;
-}
+afterEach(closeManagers);
 
 /** A conditional step whose branch failed part-way: any "errored" execution status. */
 const ERRORED_EXECUTION = expect.stringMatching(/^errored-(by-)?on-execute$/);
 
-/**
- * A broker with no participants: it records every request and lets the test answer by hand,
- * through the listener the manager attached (as a transport would) or through `manager.resume`.
- */
-class ManualBroker implements SagaBroker {
-  readonly requests: OutgoingRequest[] = [];
-  #listener: ResponseListener | undefined;
-
-  attach(listener: ResponseListener): void {
-    this.#listener = listener;
-  }
-
-  send(request: OutgoingRequest): void {
-    this.requests.push(request);
-  }
-
-  async close(): Promise<void> {}
-
-  /** Delivers a response the way a transport does. */
-  deliver(response: SagaResponseData): void {
-    this.#listener?.(response);
-  }
-}
-
-const managers: SagaManager[] = [];
-/** A manager that is closed after the test even when an assertion fails first. */
-function managerWith(options: ConstructorParameters<typeof SagaManager>[0]): SagaManager {
-  const manager = new SagaManager(options);
-  managers.push(manager);
-  return manager;
-}
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
 
 /** The usual participants: inventory, payment and shipping, each answering 200. */
 function participants(overrides: Partial<Record<string, (content: unknown) => unknown>> = {}) {

@@ -7,14 +7,14 @@ import {
   formatRequestId,
   ManualClock,
   Saga,
-  SagaManager,
   SagaRequest,
   SagaStatus,
   SagaStepStatus,
   type ParticipantRequestInfo,
-  type SagaExecution,
 } from '../../src/index.js';
-import { collectingLogger, recordingBroker, settle, until } from '../support/harness.js';
+import { closeManagers, collectingLogger, deferred, managerWith, never, recordingBroker, rows, settle, stepOf, until } from '../support/harness.js';
+
+afterEach(closeManagers);
 
 interface Booking {
   orderId: string;
@@ -22,36 +22,6 @@ interface Booking {
   bookingId?: string;
 }
 
-type Row = [path: string, status: string, compensated: boolean];
-const rows = (execution: SagaExecution): Row[] => execution.steps.map((s) => [s.path, s.status, s.compensated]);
-
-function stepOf(execution: SagaExecution, path: string) {
-  const step = execution.steps.find((s) => s.path === path);
-  if (!step) throw new Error(`no step ${path}`);
-  return step;
-}
-
-/** A promise the test settles by hand: a participant that answers when told to. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** A handler that never answers: the orchestrator sees a timeout. */
-const never = () => new Promise<never>(() => undefined);
-
-const managers: SagaManager[] = [];
-function managerWith(options: ConstructorParameters<typeof SagaManager>[0]): SagaManager {
-  const manager = new SagaManager(options);
-  managers.push(manager);
-  return manager;
-}
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
 
 /** Remote step `reserve` (inventory.reserve), compensated by inventory.release. */
 function reserve(saga: Saga<Booking>) {
