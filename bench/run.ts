@@ -24,12 +24,14 @@ interface Contender {
 const CONTENDERS: Contender[] = [
   { name: 'floor-ws', script: 'floor.ts', variant: 'ws', sagas: 6000 },
   { name: 'floor-redis', script: 'floor.ts', variant: 'redis', sagas: 5000 },
+  { name: 'xstate-floor-ws', script: 'xstate-floor.ts', variant: 'ws', sagas: 4000 },
+  { name: 'xstate-floor-redis', script: 'xstate-floor.ts', variant: 'redis', sagas: 3000 },
   { name: 'sagachart-memory', script: 'sagachart.ts', variant: 'memory', sagas: 3000 },
   { name: 'sagachart-redis', script: 'sagachart.ts', variant: 'redis', sagas: 2000 },
   { name: 'sagachart-redis-aof', script: 'sagachart.ts', variant: 'redis-aof', sagas: 2000 },
   { name: 'bullmq', script: 'bullmq.ts', variant: '', sagas: 1500 },
   { name: 'restate', script: 'restate.ts', variant: '', sagas: 600 },
-].filter((c) => existsSync(here(`./contenders/${c.script}`)) && (!values.only || c.name.startsWith(values.only)));
+].filter((c) => existsSync(here(`./contenders/${c.script}`)) && (!values.only || values.only.split(',').some((p) => c.name.startsWith(p))));
 
 interface Run {
   contender: Contender;
@@ -46,6 +48,7 @@ const EXTRAS = [
   { name: 'paused-memory', script: 'paused-memory.ts', args: ['--sagas', full ? '100000' : '20000'] },
   { name: 'restore', script: 'restore.ts', args: ['--sagas', full ? '50000' : '10000'] },
   { name: 'inspector', script: 'inspector.ts', args: ['--sagas', full ? '5000' : '1500'] },
+  { name: 'chart-cost', script: 'chart-cost.ts', args: ['--sagas', full ? '10000' : '3000'] },
 ].filter(() => !values.only);
 
 type Json = Record<string, unknown>;
@@ -112,7 +115,7 @@ const rows: Json[] = [...groups.values()].map((rs): Json => {
 });
 const floorOf = (name: string, c: unknown, f: unknown) => rows.find((r) => r.contender === name && r.concurrency === c && r.failRate === f)?.sagasPerSec as number | undefined;
 for (const r of rows) {
-  const floor = String(r.contender).includes('memory') || r.contender === 'floor-ws' ? 'floor-ws' : 'floor-redis';
+  const floor = String(r.contender).includes('memory') || String(r.contender).endsWith('-ws') ? 'floor-ws' : 'floor-redis';
   const base = floorOf(floor, r.concurrency, r.failRate);
   (r as Json).vsFloor = base ? +((r.sagasPerSec as number) / base).toFixed(2) : null;
   (r as Json).floor = floor;

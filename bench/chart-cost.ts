@@ -1,0 +1,98 @@
+// What the statechart alone costs per saga, with no network, no store and no manager: the CPU time
+// of driving the workload's saga (3 remote steps, 10% failing at step 3 and compensating 2 and 1)
+// on four charts, 64 in flight, answers given at once in this process:
+// - minimal: bench/lib/minimal-chart.ts with handlers sent in as events, no child actors;
+// - + promise actors: each handler a promise actor invoked by its state (DESIGN.md §4);
+// - + child machines: the wait for each response a child machine too (DESIGN.md §4);
+// - sagachart: the chart compileSaga() builds, driven through createSagaActor().
+// Usage: chart-cost.ts [--sagas N]
+import { parseArgs } from 'node:util';
+import { createSagaActor, pendingWork, Saga, SagaRequest } from '../src/index.js';
+import { minimalChart, runMinimalSaga, type Data, type MinimalChartOptions } from './lib/minimal-chart.js';
+import { failsAt3, initialState, requestContent } from './lib/workload.js';
+
+const { values } = parseArgs({ options: { sagas: { type: 'string', default: '3000' } } });
+const SAGAS = Number(values.sagas);
+const IN_FLIGHT = 64;
+type Ending = 'finished' | 'compensated' | 'error';
+
+const step = (name: string, target: string, undo?: string) => (saga: Saga<Record<string, unknown>>) => {
+  const s = saga
+    .remoteStep(name)
+    .onExecute((ctx) => new SagaRequest(target, requestContent(ctx.i as number, name, ctx.fail as boolean)))
+    .onSuccess((ctx) => {
+      ctx[name] = 'done';
+    });
+  if (undo) s.onFailure((ctx) => new SagaRequest(undo, requestContent(ctx.i as number, `${name}-undo`, ctx.fail as boolean)));
+  return saga;
+};
+const SAGA = step('ship', 'svc.ship')(step('charge', 'svc.charge', 'svc.refund')(step('reserve', 'svc.reserve', 'svc.release')(new Saga('bench')))).commit();
+
+/** One saga on sagachart's compiled chart: answer every request it lists, as a participant would. */
+function runSagachart(data: Data, fail: boolean): Promise<Ending> {
+  return new Promise((resolve) => {
+    const actor = createSagaActor(SAGA, { context: data });
+    const answered = new Set<string>();
+    actor.subscribe((snapshot) => {
+      if (typeof snapshot.value === 'string' && snapshot.value !== 'created') {
+        actor.stop();
+        const undone = Object.values(snapshot.context.steps as Record<string, { compensated?: boolean }>).filter((s) => s.compensated).length;
+        resolve(snapshot.value === 'finished' ? 'finished' : undone === 2 ? 'compensated' : 'error');
+        return;
+      }
+      for (const r of pendingWork(snapshot).requests) {
+        if (answered.has(r.requestId)) continue;
+        answered.add(r.requestId);
+        const status = r.step === 'ship' && fail ? 400 : 200;
+        const response = { requestId: r.requestId, uuid: r.uuid, status, content: { ok: true }, relatedServices: [] };
+        queueMicrotask(() => actor.send({ type: 'saga.response', step: r.step, phase: r.phase, attempt: r.attempt, response } as never));
+      }
+    });
+    actor.start();
+    actor.send({ type: 'saga.start' });
+  });
+}
+
+const minimal = (options: MinimalChartOptions) => {
+  const machine = minimalChart(options);
+  return (data: Data, fail: boolean): Promise<Ending> =>
+    runMinimalSaga(machine, data, options, { answer: async (r) => ((r.content as { step: string }).step === 'ship' && fail ? 400 : 200) });
+};
+
+const CHARTS: Array<{ name: string; run: (data: Data, fail: boolean) => Promise<Ending> }> = [
+  { name: 'minimal', run: minimal({ handlers: 'events', remoteChildren: false }) },
+  { name: '+ promise actors', run: minimal({ handlers: 'actors', remoteChildren: false }) },
+  { name: '+ child machines', run: minimal({ handlers: 'actors', remoteChildren: true }) },
+  { name: 'sagachart', run: runSagachart },
+];
+
+async function measure(run: (data: Data, fail: boolean) => Promise<Ending>, count: number) {
+  const endings = { finished: 0, compensated: 0, error: 0 };
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < count; i += IN_FLIGHT) {
+    const batch = Array.from({ length: Math.min(IN_FLIGHT, count - i) }, (_, k) => {
+      const fail = failsAt3(i + k, 0.1);
+      return run({ ...initialState(i + k, fail), i: i + k, fail }, fail);
+    });
+    for (const e of await Promise.all(batch)) endings[e]++;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { cpuUsPerSaga: Math.round((cpu.user + cpu.system) / count), ...endings };
+}
+
+const rows: Array<{ chart: string; cpuUsPerSaga: number; finished: number; compensated: number; error: number }> = [];
+for (const chart of CHARTS) {
+  await measure(chart.run, 500); // warm-up
+  rows.push({ chart: chart.name, ...(await measure(chart.run, SAGAS)) });
+}
+const base = rows[0]!.cpuUsPerSaga;
+console.log('\n| chart | CPU µs per saga | × minimal | finished | compensated | errors |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.chart} | ${r.cpuUsPerSaga} | ${(r.cpuUsPerSaga / base).toFixed(2)} | ${r.finished} | ${r.compensated} | ${r.error} |`);
+const result = { bench: 'chart-cost', sagas: SAGAS, inFlight: IN_FLIGHT, charts: rows };
+console.log(JSON.stringify(result));
+const expected = { finished: SAGAS - Math.floor(SAGAS / 10), compensated: Math.floor(SAGAS / 10) };
+if (rows.some((r) => r.error || r.finished !== expected.finished || r.compensated !== expected.compensated)) {
+  console.error('a chart ended a saga otherwise than expected: these figures are not results');
+  process.exitCode = 1;
+}

@@ -1,0 +1,44 @@
+// The XState floor: the cheapest statechart that a "one XState v5 actor per execution" design
+// could run for this workload (bench/lib/minimal-chart.ts: the step states a saga orchestrator
+// must show, handlers run by this loop and sent in as events, no child actors, no manager, no
+// outbox, no deadlines, no validation), on the floor's own wire (MiniBroker). Variant "redis":
+// before each request the persisted snapshot is SET in Redis (the actor stays in memory: no pause
+// on disk, no restore). A lower bound for sagachart's design, not something a user would deploy.
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { MiniBroker } from '../lib/mini-broker.js';
+import { minimalChart, runMinimalSaga, type MinimalChartOptions } from '../lib/minimal-chart.js';
+import { measured, redisPid, startScript, stop } from '../lib/processes.js';
+import { contenderArgs, drive, initialState, reportPids, reportResult, type Outcome } from '../lib/workload.js';
+
+const args = contenderArgs();
+const withRedis = args.variant !== 'ws';
+const broker = await MiniBroker.listen();
+const participant = await startScript('lib/participant.ts', [broker.url, 'floor-token']);
+await broker.ready();
+const redis = withRedis ? new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined;
+const prefix = `xstate-floor-bench:${randomBytes(4).toString('hex')}:`;
+const pids = { orchestrator: process.pid, participant: participant.pid, ...(redis ? { redis: await redisPid(redis) } : {}) };
+reportPids(pids);
+
+const chart: MinimalChartOptions = { handlers: 'events', remoteChildren: false };
+const machine = minimalChart(chart);
+
+function runOne(i: number, fail: boolean): Promise<Outcome> {
+  const uuid = `xstate-floor-${i}`;
+  return runMinimalSaga(machine, { ...initialState(i, fail), i, fail }, chart, {
+    answer: (request) => broker.request(uuid, 'step', request.target, request.content),
+    ...(redis ? { store: async (persisted: unknown) => void (await redis.set(`${prefix}${uuid}`, JSON.stringify(persisted))) } : {}),
+  });
+}
+
+const { result, processes } = await measured(pids, () => drive(args, runOne));
+reportResult({ contender: withRedis ? 'xstate-floor-redis' : 'xstate-floor-ws', concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
+
+if (redis) {
+  const keys = await redis.keys(`${prefix}*`);
+  for (let k = 0; k < keys.length; k += 1000) await redis.del(...keys.slice(k, k + 1000));
+  redis.disconnect();
+}
+broker.close();
+await stop(participant);
