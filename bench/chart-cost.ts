@@ -5,13 +5,13 @@
 // - + promise actors: each handler a promise actor invoked by its state (DESIGN.md §4);
 // - + child machines: the wait for each response a child machine too (DESIGN.md §4);
 // - sagachart: the chart compileSaga() builds, driven through createSagaActor().
-// Usage: chart-cost.ts [--sagas N]
+// Usage: chart-cost.ts [--sagas N] [--chart <name prefix>]
 import { parseArgs } from 'node:util';
 import { createSagaActor, pendingWork, Saga, SagaRequest } from '../src/index.js';
 import { minimalChart, runMinimalSaga, type Data, type MinimalChartOptions } from './lib/minimal-chart.js';
 import { failsAt3, initialState, requestContent } from './lib/workload.js';
 
-const { values } = parseArgs({ options: { sagas: { type: 'string', default: '3000' } } });
+const { values } = parseArgs({ options: { sagas: { type: 'string', default: '3000' }, chart: { type: 'string' } } });
 const SAGAS = Number(values.sagas);
 const IN_FLIGHT = 64;
 type Ending = 'finished' | 'compensated' | 'error';
@@ -81,7 +81,7 @@ async function measure(run: (data: Data, fail: boolean) => Promise<Ending>, coun
 }
 
 const rows: Array<{ chart: string; cpuUsPerSaga: number; finished: number; compensated: number; error: number }> = [];
-for (const chart of CHARTS) {
+for (const chart of CHARTS.filter((c) => !values.chart || c.name.startsWith(values.chart))) {
   await measure(chart.run, 500); // warm-up
   rows.push({ chart: chart.name, ...(await measure(chart.run, SAGAS)) });
 }

@@ -1,7 +1,7 @@
-import { fromPromise } from 'xstate';
+import type { PromiseActorLogic } from 'xstate';
 import { SagaContext } from '../src/context.js';
-import type { SagaStep } from '../src/definition/steps.js';
-import { toErrorInfo, type ErrorInfo, type JsonObject } from '../src/json.js';
+import type { ConditionalSagaStep, SagaStep } from '../src/definition/steps.js';
+import { cloneJson, toErrorInfo, type ErrorInfo, type JsonObject } from '../src/json.js';
 import { SagaRequest } from '../src/messages/saga-request.js';
 import { SagaResponse } from '../src/messages/saga-response.js';
 import type { HandlerInput, HandlerOutput } from './types.js';
@@ -24,50 +24,116 @@ function invalid(step: string, hook: string, expected: string, got: unknown): Er
   return { code: 'SAGA_INVALID_HANDLER_RESULT', message: `${hook} of step "${step}" must return ${expected}, but returned ${kind}.` };
 }
 
-async function run(step: SagaStep, input: HandlerInput): Promise<HandlerOutput> {
-  const ctx = new SagaContext(input.data);
-  const response = input.response ? SagaResponse.from(input.response) : undefined;
-  try {
-    if (step.kind === 'conditional') {
-      for (const branch of step.branches) {
-        if (!branch.condition || (await branch.condition(ctx, response as SagaResponse))) {
-          return { ok: true, data: input.data, branch: branch.key };
-        }
-      }
-      return { ok: true, data: input.data, branch: null };
+const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function';
+
+/** Runs `fn` and hands its value, or what it threw or rejected with, to `done` / `failed`: at once when `fn` returns a plain value. */
+function settle<T>(fn: () => unknown, done: (value: unknown) => T, failed: (err: unknown) => T): T | Promise<T> {
+  const finish = (v: unknown): T => {
+    try {
+      return done(v);
+    } catch (err) {
+      return failed(err);
     }
-    const handler = step[`${input.hook}Handler` as 'onExecuteHandler'];
-    if (!handler) return { ok: true, data: input.data };
-    const result = await handler(ctx, response as SagaResponse);
+  };
+  let value: unknown;
+  try {
+    value = fn();
+  } catch (err) {
+    return failed(err);
+  }
+  return isThenable(value) ? Promise.resolve(value).then(finish, failed) : finish(value);
+}
+
+/** The first branch whose condition holds (conditions may be async), else `null`. */
+function chooseBranch(step: ConditionalSagaStep<object>, ctx: SagaContext, response: SagaResponse | undefined, input: HandlerInput, from = 0): HandlerOutput | Promise<HandlerOutput> {
+  const failed = (err: unknown): HandlerOutput => ({ ok: false, data: input.data, error: toErrorInfo(err, HANDLER_FAILED) });
+  for (let i = from; i < step.branches.length; i++) {
+    const branch = step.branches[i]!;
+    const chosen: HandlerOutput = { ok: true, data: input.data, branch: branch.key };
+    if (!branch.condition) return chosen;
+    const condition = branch.condition;
+    let held: unknown;
+    try {
+      held = condition(ctx, response as SagaResponse);
+    } catch (err) {
+      return failed(err);
+    }
+    if (isThenable(held)) return Promise.resolve(held).then((h) => (h ? chosen : chooseBranch(step, ctx, response, input, i + 1)), failed);
+    if (held) return chosen;
+  }
+  return { ok: true, data: input.data, branch: null };
+}
+
+/** Runs one handler; synchronously when the handler is synchronous. Never throws or rejects: failures are data. */
+function run(step: SagaStep, input: HandlerInput): HandlerOutput | Promise<HandlerOutput> {
+  const failed = (err: unknown): HandlerOutput => ({ ok: false, data: input.data, error: toErrorInfo(err, HANDLER_FAILED) });
+  let ctx: SagaContext;
+  let response: SagaResponse | undefined;
+  try {
+    ctx = new SagaContext(input.data);
+    response = input.response ? SagaResponse.from(input.response) : undefined;
+  } catch (err) {
+    return failed(err);
+  }
+  if (step.kind === 'conditional') return chooseBranch(step, ctx, response, input);
+  const handler = step[`${input.hook}Handler` as 'onExecuteHandler'];
+  if (!handler) return { ok: true, data: input.data };
+  const finish = (result: unknown): HandlerOutput => {
     if (result instanceof Error) return { ok: false, data: input.data, error: toErrorInfo(result, HANDLER_FAILED) };
     const buildsRequest = step.kind === 'remote' && (input.hook === 'onExecute' || input.hook === 'onFailure');
     if (buildsRequest) {
       if (result !== undefined && !(result instanceof SagaRequest)) {
         return { ok: false, data: input.data, error: invalid(step.name, input.hook, 'a SagaRequest, nothing or an Error', result) };
       }
-      const request = result ? { target: result.target, content: JSON.parse(JSON.stringify(result.content ?? null)) } : null;
+      const request = result ? { target: result.target, content: cloneJson(result.content ?? null) } : null;
       return { ok: true, data: contextData(ctx, undefined, step.name, input.hook), request };
     }
     if (result !== undefined && !(result instanceof SagaContext)) {
       return { ok: false, data: input.data, error: invalid(step.name, input.hook, 'the context, nothing or an Error', result) };
     }
     return { ok: true, data: contextData(ctx, result, step.name, input.hook) };
-  } catch (err) {
-    return { ok: false, data: input.data, error: toErrorInfo(err, HANDLER_FAILED) };
-  }
+  };
+  return settle(() => handler(ctx, response as SagaResponse), finish, failed);
 }
 
+const RESOLVED = 'sagachart.handler.resolved';
+
 /**
- * The `handler` promise actor: runs one user handler of one step on a fresh `SagaContext` made
- * from the snapshot's data. It never rejects; a thrown or returned `Error` is data, so the chart
- * decides what a failure means. XState restarts it on restore, so a handler may run twice.
+ * The `handler` actor: XState's promise-actor logic for one user handler of one step, run on a
+ * fresh `SagaContext` made from the snapshot's data. It resolves with the handler's outcome (a
+ * thrown or returned `Error` is data, so the chart decides what a failure means) and never
+ * rejects. Unlike `fromPromise` it keeps no AbortController and resolves in the same macrostep
+ * queue when the handler returns synchronously, rather than a promise job later. Its snapshots
+ * are `fromPromise`'s (`status`, `output`, `error`, `input`); XState restarts it on restore, so
+ * a handler may run twice.
  */
-export function createHandlerActor(index: ReadonlyMap<string, SagaStep>) {
-  return fromPromise<HandlerOutput, HandlerInput>(async ({ input }) => {
+export function createHandlerActor(index: ReadonlyMap<string, SagaStep>): PromiseActorLogic<HandlerOutput, HandlerInput> {
+  const execute = (input: HandlerInput): HandlerOutput | Promise<HandlerOutput> => {
     const step = index.get(input.step);
     if (!step) {
       return { ok: false, data: input.data, error: { code: 'SAGA_DEFINITION_MISMATCH', message: `no step "${input.step}" in this definition` } };
     }
     return run(step, input);
-  });
+  };
+  return {
+    config: execute,
+    transition: (snapshot, event) => {
+      if (snapshot.status !== 'active') return snapshot;
+      if (event.type === RESOLVED) return { ...snapshot, status: 'done', output: (event as unknown as { output: HandlerOutput }).output, input: undefined };
+      if (event.type === 'xstate.stop') return { ...snapshot, status: 'stopped', input: undefined };
+      return snapshot;
+    },
+    start: (snapshot, { self }) => {
+      if (snapshot.status !== 'active') return;
+      const resolve = (output: HandlerOutput) => {
+        if (self.getSnapshot().status === 'active') self.send({ type: RESOLVED, output } as never);
+      };
+      const outcome = execute(snapshot.input as HandlerInput);
+      if (outcome instanceof Promise) void outcome.then(resolve);
+      else resolve(outcome);
+    },
+    getInitialSnapshot: (_scope, input) => ({ status: 'active', output: undefined, error: undefined, input }),
+    getPersistedSnapshot: (snapshot) => snapshot,
+    restoreSnapshot: (snapshot) => snapshot as never,
+  };
 }

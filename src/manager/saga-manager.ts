@@ -16,7 +16,7 @@ import { SagaManagerClosedError } from '../errors/saga-manager-closed-error.js';
 import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import { SagaUnknownRequestError } from '../errors/saga-unknown-request-error.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
-import type { JsonObject } from '../json.js';
+import { cloneJson, type JsonObject } from '../json.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import { parseRequestId } from '../messages/request-id.js';
 import { SagaResponse, type SagaResponseData } from '../messages/saga-response.js';
@@ -382,7 +382,7 @@ export class SagaManager {
       data = parsed.data;
     }
     try {
-      const json = JSON.parse(JSON.stringify(data)) as unknown;
+      const json = cloneJson(data) as unknown;
       if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TypeError('the context must be an object');
       return json as JsonObject;
     } catch (err) {

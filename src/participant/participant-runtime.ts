@@ -1,5 +1,5 @@
 import { SagaBusinessError } from '../errors/saga-business-error.js';
-import type { JsonValue } from '../json.js';
+import { cloneJson, type JsonValue } from '../json.js';
 import type { StepPhase } from '../messages/request-id.js';
 import { SagaResponse, type SagaResponseData } from '../messages/saga-response.js';
 import { SagaResponseStatus } from '../messages/saga-response-status.js';
@@ -111,5 +111,5 @@ export class ParticipantRuntime {
 }
 
 function toJson(value: unknown): JsonValue {
-  return value === undefined ? null : (JSON.parse(JSON.stringify(value)) as JsonValue);
+  return value === undefined ? null : (cloneJson(value) as JsonValue);
 }

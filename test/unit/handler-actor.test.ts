@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { createHandlerActor } from '../../machines/handler-actor.js';
+import type { HandlerHook, HandlerInput, HandlerOutput } from '../../machines/types.js';
+import { Saga, SagaRequest } from '../../src/index.js';
+import type { SagaStep } from '../../src/definition/steps.js';
+
+type Handler = (ctx: Record<string, unknown>) => unknown;
+
+/** A one-step saga whose local step runs `handler`, and the handler actor over it. */
+function logicFor(handler: Handler) {
+  const saga = new Saga('handler-actor').localStep('only').onExecute(handler as never).commit();
+  return createHandlerActor(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s])));
+}
+
+function start(logic: ReturnType<typeof createHandlerActor>, input: Partial<HandlerInput> = {}) {
+  const actor = createActor(logic, { input: { step: 'only', hook: 'onExecute' as HandlerHook, data: { n: 1 }, ...input } });
+  actor.start();
+  return actor;
+}
+
+function outputOf(actor: ReturnType<typeof start>): Promise<HandlerOutput> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const s = actor.getSnapshot();
+      if (s.status === 'done') resolve(s.output!);
+      else if (s.status !== 'active') reject(new Error(`handler actor ended ${s.status}`));
+    };
+    actor.subscribe({ next: check, error: reject, complete: check });
+    check();
+  });
+}
+
+describe('the handler actor', () => {
+  it('resolves a synchronous handler before any promise job runs', () => {
+    const actor = start(logicFor((ctx) => void (ctx.n = 2)));
+    const snapshot = actor.getSnapshot();
+    expect(snapshot.status).toBe('done');
+    expect(snapshot.output).toEqual({ ok: true, data: { n: 2 } });
+  });
+
+  it('awaits an asynchronous handler', async () => {
+    const actor = start(logicFor(async (ctx) => void (ctx.n = (ctx.n as number) + 41)));
+    expect(actor.getSnapshot().status).toBe('active');
+    expect(await outputOf(actor)).toEqual({ ok: true, data: { n: 42 } });
+  });
+
+  it.each([
+    ['throws', () => () => {
+      throw new Error('sync boom');
+    }, 'sync boom'],
+    ['rejects', () => async () => {
+      throw new Error('async boom');
+    }, 'async boom'],
+    ['returns an Error', () => () => new Error('returned boom'), 'returned boom'],
+    ['resolves to an Error', () => async () => new Error('resolved boom'), 'resolved boom'],
+  ])('turns a handler that %s into a failure, keeping the data it was given', async (_how, make, message) => {
+    const output = await outputOf(start(logicFor(make())));
+    expect(output).toEqual({ ok: false, data: { n: 1 }, error: { code: 'SAGA_HANDLER_FAILED', message } });
+  });
+
+  it.each([
+    ['synchronous', (ctx: Record<string, unknown>) => void (ctx.big = 10n)],
+    ['asynchronous', async (ctx: Record<string, unknown>) => void (ctx.big = 10n)],
+  ])('fails with SAGA_CONTEXT_NOT_JSON when a %s handler leaves a context JSON cannot hold', async (_how, handler) => {
+    const output = await outputOf(start(logicFor(handler)));
+    expect(output.ok).toBe(false);
+    expect(output.ok ? null : output.error.code).toBe('SAGA_CONTEXT_NOT_JSON');
+    expect(output.data).toEqual({ n: 1 });
+  });
+
+  it('does not touch the data of the snapshot it was started with', () => {
+    const data = { n: 1, list: [1] };
+    const actor = start(logicFor((ctx) => void (ctx.list as number[]).push(2)), { data });
+    expect(actor.getSnapshot().output).toEqual({ ok: true, data: { n: 1, list: [1, 2] } });
+    expect(data).toEqual({ n: 1, list: [1] });
+  });
+
+  it('builds the request of a remote step, with a copy of its content', () => {
+    const content = { items: ['a'] };
+    const saga = new Saga('handler-actor-remote').remoteStep('reserve').onExecute(() => new SagaRequest('inventory.reserve', content)).commit();
+    const logic = createHandlerActor(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s])));
+    const actor = start(logic, { step: 'reserve' });
+    const output = actor.getSnapshot().output!;
+    expect(output).toEqual({ ok: true, data: { n: 1 }, request: { target: 'inventory.reserve', content: { items: ['a'] } } });
+    content.items.push('b');
+    expect(output.ok && output.request?.content).toEqual({ items: ['a'] });
+  });
+
+  it('evaluates conditions in order, awaiting async ones, and reports a throwing condition as a failure', async () => {
+    const conditional = (name: string, conditions: Array<(ctx: Record<string, unknown>) => unknown>) => {
+      const step = new Saga(name).conditionalStep('pick');
+      conditions.forEach((c, i) => step.ifThen(c as never, new Saga(`branch-${i + 1}`).localStep('noop').onExecute(() => undefined).commit()));
+      const saga = step.commit();
+      return createHandlerActor(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s])));
+    };
+    const chosen = async (logic: ReturnType<typeof createHandlerActor>) => {
+      const output = await outputOf(start(logic, { step: 'pick', hook: 'condition' }));
+      return output.ok ? output.branch : output.error.message;
+    };
+    expect(await chosen(conditional('second', [async () => false, (ctx) => ctx.n === 1, () => true]))).toBe('branch-2');
+    expect(await chosen(conditional('first-sync', [(ctx) => ctx.n === 1, async () => true]))).toBe('branch-1');
+    expect(await chosen(conditional('none', [() => false, async () => false]))).toBeNull();
+    expect(
+      await chosen(
+        conditional('throwing', [
+          async () => false,
+          () => {
+            throw new Error('condition broke');
+          },
+        ]),
+      ),
+    ).toBe('condition broke');
+  });
+
+  it('stays stopped when stopped before an asynchronous handler settles', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const actor = start(logicFor(async () => gate));
+    actor.stop();
+    release();
+    await gate;
+    await new Promise((r) => setImmediate(r));
+    expect(actor.getSnapshot().status).toBe('stopped');
+  });
+});
