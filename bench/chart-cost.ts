@@ -7,31 +7,21 @@
 // - sagachart: the chart compileSaga() builds, driven through createSagaActor().
 // Usage: chart-cost.ts [--sagas N] [--chart <name prefix>]
 import { parseArgs } from 'node:util';
-import { createSagaActor, pendingWork, Saga, SagaRequest } from '../src/index.js';
+import { createSagaActor, pendingWork } from '../src/index.js';
+import { BENCH_SAGA } from './lib/bench-saga.js';
 import { minimalChart, runMinimalSaga, type Data, type MinimalChartOptions } from './lib/minimal-chart.js';
-import { failsAt3, initialState, requestContent } from './lib/workload.js';
+import { failsAt3, initialState } from './lib/workload.js';
 
 const { values } = parseArgs({ options: { sagas: { type: 'string', default: '3000' }, chart: { type: 'string' } } });
 const SAGAS = Number(values.sagas);
 const IN_FLIGHT = 64;
 type Ending = 'finished' | 'compensated' | 'error';
 
-const step = (name: string, target: string, undo?: string) => (saga: Saga<Record<string, unknown>>) => {
-  const s = saga
-    .remoteStep(name)
-    .onExecute((ctx) => new SagaRequest(target, requestContent(ctx.i as number, name, ctx.fail as boolean)))
-    .onSuccess((ctx) => {
-      ctx[name] = 'done';
-    });
-  if (undo) s.onFailure((ctx) => new SagaRequest(undo, requestContent(ctx.i as number, `${name}-undo`, ctx.fail as boolean)));
-  return saga;
-};
-const SAGA = step('ship', 'svc.ship')(step('charge', 'svc.charge', 'svc.refund')(step('reserve', 'svc.reserve', 'svc.release')(new Saga('bench')))).commit();
 
 /** One saga on sagachart's compiled chart: answer every request it lists, as a participant would. */
 function runSagachart(data: Data, fail: boolean): Promise<Ending> {
   return new Promise((resolve) => {
-    const actor = createSagaActor(SAGA, { context: data });
+    const actor = createSagaActor(BENCH_SAGA, { context: data });
     const answered = new Set<string>();
     actor.subscribe((snapshot) => {
       if (typeof snapshot.value === 'string' && snapshot.value !== 'created') {

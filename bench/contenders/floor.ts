@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { MiniBroker } from '../lib/mini-broker.js';
-import { measured, redisPid, startScript, stop } from '../lib/processes.js';
+import { dropKeys, measured, redisPid, startScript, stop } from '../lib/processes.js';
 import { contenderArgs, drive, initialState, reportPids, reportResult, requestContent, type Outcome } from '../lib/workload.js';
 
 const args = contenderArgs();
@@ -42,10 +42,6 @@ async function runOne(i: number, fail: boolean): Promise<Outcome> {
 const { result, processes } = await measured(pids, () => drive(args, runOne));
 reportResult({ contender: withRedis ? 'floor-redis' : 'floor-ws', concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
 
-if (redis) {
-  const keys = await redis.keys(`${prefix}*`);
-  for (let k = 0; k < keys.length; k += 1000) await redis.del(...keys.slice(k, k + 1000));
-  redis.disconnect();
-}
+if (redis) await dropKeys(redis, prefix);
 broker.close();
 await stop(participant);

@@ -10,16 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   RedisSagaRepository,
-  Saga,
   SagaManager,
-  SagaRequest,
   WebSocketBroker,
   type SagaListPage,
   type SagaRecord,
   type SagaRepository,
 } from '../../src/index.js';
+import { BENCH_SAGA } from '../lib/bench-saga.js';
 import { measured, redisPid, startScript, stop } from '../lib/processes.js';
-import { contenderArgs, drive, initialState, reportPids, reportResult, requestContent, type Outcome } from '../lib/workload.js';
+import { contenderArgs, drive, initialState, reportPids, reportResult, type Outcome } from '../lib/workload.js';
 
 const args = contenderArgs();
 const variant = args.variant || 'redis';
@@ -71,21 +70,10 @@ if (repository instanceof RedisSagaRepository) {
   }
 }
 
-const step = (name: string, target: string, undo?: string) => (saga: Saga<Record<string, unknown>>) => {
-  const s = saga
-    .remoteStep(name)
-    .onExecute((ctx) => new SagaRequest(target, requestContent(ctx.i as number, name, ctx.fail as boolean)))
-    .onSuccess((ctx) => {
-      ctx[name] = 'done';
-    });
-  if (undo) s.onFailure((ctx) => new SagaRequest(undo, requestContent(ctx.i as number, `${name}-undo`, ctx.fail as boolean)));
-  return saga;
-};
-const SAGA = step('ship', 'svc.ship')(step('charge', 'svc.charge', 'svc.refund')(step('reserve', 'svc.reserve', 'svc.release')(new Saga('bench')))).commit();
 
 const broker = await WebSocketBroker.listen({ port: 0, auth: { svc: 'bench-token' }, logger: {} });
 const participant = await startScript('lib/participant.ts', [broker.url, 'bench-token']);
-const manager = new SagaManager({ repository, broker, sagas: [SAGA], recoverIntervalMs: 0, logger: { error: (m, f) => console.error(m, f) } });
+const manager = new SagaManager({ repository, broker, sagas: [BENCH_SAGA], recoverIntervalMs: 0, logger: { error: (m, f) => console.error(m, f) } });
 const pauseOnDisk = variant !== 'memory';
 const pids = {
   orchestrator: process.pid,
@@ -95,7 +83,7 @@ const pids = {
 reportPids(pids);
 
 async function runOne(i: number, fail: boolean): Promise<Outcome> {
-  const first = await manager.run(SAGA, { context: { ...initialState(i, fail), i, fail }, pauseOnDisk, raiseOnError: false });
+  const first = await manager.run(BENCH_SAGA, { context: { ...initialState(i, fail), i, fail }, pauseOnDisk, raiseOnError: false });
   const execution = first.status === 'paused' ? await manager.waitFor(first.uuid) : first;
   if (execution.status === 'finished') return 'finished';
   const undone = execution.steps.filter((s) => s.compensated).map((s) => s.name);

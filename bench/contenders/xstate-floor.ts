@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { MiniBroker } from '../lib/mini-broker.js';
 import { minimalChart, runMinimalSaga, type MinimalChartOptions } from '../lib/minimal-chart.js';
-import { measured, redisPid, startScript, stop } from '../lib/processes.js';
+import { dropKeys, measured, redisPid, startScript, stop } from '../lib/processes.js';
 import { contenderArgs, drive, initialState, reportPids, reportResult, type Outcome } from '../lib/workload.js';
 
 const args = contenderArgs();
@@ -35,10 +35,6 @@ function runOne(i: number, fail: boolean): Promise<Outcome> {
 const { result, processes } = await measured(pids, () => drive(args, runOne));
 reportResult({ contender: withRedis ? 'xstate-floor-redis' : 'xstate-floor-ws', concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
 
-if (redis) {
-  const keys = await redis.keys(`${prefix}*`);
-  for (let k = 0; k < keys.length; k += 1000) await redis.del(...keys.slice(k, k + 1000));
-  redis.disconnect();
-}
+if (redis) await dropKeys(redis, prefix);
 broker.close();
 await stop(participant);

@@ -84,3 +84,10 @@ export async function redisPid(redis: { info(section: string): Promise<string> }
   const m = /process_id:(\d+)/.exec(await redis.info('server'));
   return m ? Number(m[1]) : undefined;
 }
+
+/** Deletes a benchmark's keys (all under `prefix`) and disconnects. */
+export async function dropKeys(redis: { keys(pattern: string): Promise<string[]>; del(...keys: string[]): Promise<number>; disconnect(): void }, prefix: string): Promise<void> {
+  const keys = await redis.keys(`${prefix}*`);
+  for (let k = 0; k < keys.length; k += 1000) await redis.del(...keys.slice(k, k + 1000));
+  redis.disconnect();
+}
