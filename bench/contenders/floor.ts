@@ -1,21 +1,14 @@
 // The floor: a hand-written orchestrator loop with no framework. Per step: a WebSocket request
 // to the participant process, await its response, and (variant "redis") SET the ~1 KB saga state
 // in Redis. Variant "ws": no Redis at all. The most any orchestrator could do on this machine.
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { MiniBroker } from '../lib/mini-broker.js';
-import { dropKeys, measured, redisPid, startScript, stop } from '../lib/processes.js';
-import { contenderArgs, drive, initialState, reportPids, reportResult, requestContent, type Outcome } from '../lib/workload.js';
+import { openFloorWire } from '../lib/floor-wire.js';
+import { measured } from '../lib/processes.js';
+import { contenderArgs, drive, initialState, reportResult, requestContent, type Outcome } from '../lib/workload.js';
 
 const args = contenderArgs();
 const withRedis = args.variant !== 'ws';
-const broker = await MiniBroker.listen();
-const participant = await startScript('lib/participant.ts', [broker.url, 'floor-token']);
-await broker.ready();
-const redis = withRedis ? new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined;
-const prefix = `floor-bench:${randomBytes(4).toString('hex')}:`;
-const pids = { orchestrator: process.pid, participant: participant.pid, ...(redis ? { redis: await redisPid(redis) } : {}) };
-reportPids(pids);
+const wire = await openFloorWire(args.variant, 'floor-bench');
+const { broker, redis, prefix, pids } = wire;
 
 async function runOne(i: number, fail: boolean): Promise<Outcome> {
   const uuid = `floor-${i}`;
@@ -42,6 +35,4 @@ async function runOne(i: number, fail: boolean): Promise<Outcome> {
 const { result, processes } = await measured(pids, () => drive(args, runOne));
 reportResult({ contender: withRedis ? 'floor-redis' : 'floor-ws', concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
 
-if (redis) await dropKeys(redis, prefix);
-broker.close();
-await stop(participant);
+await wire.close();

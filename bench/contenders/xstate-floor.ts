@@ -4,22 +4,15 @@
 // outbox, no deadlines, no validation), on the floor's own wire (MiniBroker). Variant "redis":
 // before each request the persisted snapshot is SET in Redis (the actor stays in memory: no pause
 // on disk, no restore). A lower bound for sagachart's design, not something a user would deploy.
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { MiniBroker } from '../lib/mini-broker.js';
+import { openFloorWire } from '../lib/floor-wire.js';
 import { minimalChart, runMinimalSaga, type MinimalChartOptions } from '../lib/minimal-chart.js';
-import { dropKeys, measured, redisPid, startScript, stop } from '../lib/processes.js';
-import { contenderArgs, drive, initialState, reportPids, reportResult, type Outcome } from '../lib/workload.js';
+import { measured } from '../lib/processes.js';
+import { contenderArgs, drive, initialState, reportResult, type Outcome } from '../lib/workload.js';
 
 const args = contenderArgs();
 const withRedis = args.variant !== 'ws';
-const broker = await MiniBroker.listen();
-const participant = await startScript('lib/participant.ts', [broker.url, 'floor-token']);
-await broker.ready();
-const redis = withRedis ? new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined;
-const prefix = `xstate-floor-bench:${randomBytes(4).toString('hex')}:`;
-const pids = { orchestrator: process.pid, participant: participant.pid, ...(redis ? { redis: await redisPid(redis) } : {}) };
-reportPids(pids);
+const wire = await openFloorWire(args.variant, 'xstate-floor-bench');
+const { broker, redis, prefix, pids } = wire;
 
 const chart: MinimalChartOptions = { handlers: 'events', remoteChildren: false };
 const machine = minimalChart(chart);
@@ -35,6 +28,4 @@ function runOne(i: number, fail: boolean): Promise<Outcome> {
 const { result, processes } = await measured(pids, () => drive(args, runOne));
 reportResult({ contender: withRedis ? 'xstate-floor-redis' : 'xstate-floor-ws', concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
 
-if (redis) await dropKeys(redis, prefix);
-broker.close();
-await stop(participant);
+await wire.close();
