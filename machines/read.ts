@@ -1,10 +1,12 @@
 import type { AnyActorRef, StateValue } from 'xstate';
-import type { ErrorInfo, JsonValue } from '../src/json.js';
-import { formatRequestId, type StepPhase } from '../src/messages/request-id.js';
+import type { ErrorInfo } from '../src/json.js';
+import type { OutgoingRequest } from '../src/messages/outgoing-request.js';
+import type { SagaTimer } from '../src/messages/saga-timer.js';
+import { formatRequestId } from '../src/messages/request-id.js';
 import { SagaStatus, SagaStepStatus } from '../src/status.js';
 import type { CompiledSaga } from './compile.js';
 import type { CompiledStep } from './step-states.js';
-import type { RemoteStepContext, SagaMachineContext, SagaMachineEvent } from './types.js';
+import type { RemoteStepContext, SagaMachineContext } from './types.js';
 
 /** What the readers need of a snapshot: a live one, or a persisted one restored without starting. */
 export interface SagaSnapshotLike {
@@ -118,27 +120,6 @@ function viewsOf(steps: readonly CompiledStep[], snapshot: SagaSnapshotLike, par
  */
 export function stepViews(compiled: CompiledSaga, snapshot: SagaSnapshotLike): SagaStepView[] {
   return viewsOf(compiled.steps, snapshot, null, []);
-}
-
-/** A request waiting to be sent (or re-sent) to a participant: the outbox. */
-export interface OutgoingRequest {
-  /** Stable across re-sends of one attempt; participants deduplicate on it. */
-  requestId: string;
-  uuid: string;
-  sagaName: string;
-  step: string;
-  phase: StepPhase;
-  attempt: number;
-  target: string;
-  content: JsonValue;
-  /** When the attempt times out (ms since the epoch), or `null`. */
-  deadline: number | null;
-}
-
-/** A deadline the runtime must arm: at `at`, send `event` to the execution. */
-export interface SagaTimer {
-  at: number;
-  event: Extract<SagaMachineEvent, { type: 'saga.deadline' }>;
 }
 
 /** What an execution waits for: requests to send and deadlines to arm. */

@@ -1,6 +1,7 @@
 import type { ErrorInfo, JsonObject, JsonValue } from '../src/json.js';
 import type { StepPhase } from '../src/messages/request-id.js';
 import type { SagaResponseData } from '../src/messages/saga-response.js';
+import type { SagaDeadlineEvent } from '../src/messages/saga-timer.js';
 import type { SagaStepStatus } from '../src/status.js';
 
 /** What a step's compensation did. */
@@ -67,7 +68,7 @@ export interface SagaMachineInput {
 export type SagaMachineEvent =
   | { type: 'saga.start' }
   | { type: 'saga.response'; step: string; phase: StepPhase; attempt: number; response: SagaResponseData }
-  | { type: 'saga.deadline'; step: string; phase: StepPhase; attempt: number }
+  | SagaDeadlineEvent
   | { type: 'saga.commit' }
   | { type: 'saga.reject' }
   | { type: 'saga.retry-compensation'; step: string }

@@ -20,6 +20,8 @@ export { SagaRequest } from './messages/saga-request.js';
 export { SagaResponse, type SagaResponseData } from './messages/saga-response.js';
 export { SagaResponseStatus } from './messages/saga-response-status.js';
 export { formatRequestId, parseRequestId, type RequestKey, type StepPhase } from './messages/request-id.js';
+export type { OutgoingRequest } from './messages/outgoing-request.js';
+export type { SagaTimer, SagaDeadlineEvent } from './messages/saga-timer.js';
 export { SagaStatus, SagaStepStatus } from './status.js';
 export type { JsonValue, JsonObject, ErrorInfo } from './json.js';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
@@ -32,9 +34,7 @@ export {
   pendingWork,
   isAwaitingCommit,
   type SagaStepView,
-  type OutgoingRequest,
   type PendingWork,
-  type SagaTimer,
   type SagaSnapshotLike,
 } from '../machines/read.js';
 export { sagaDiagram } from '../machines/diagram.js';

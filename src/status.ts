@@ -17,6 +17,14 @@ export const SagaStatus = {
 } as const;
 export type SagaStatus = (typeof SagaStatus)[keyof typeof SagaStatus];
 
+/** The statuses an execution ends in: nothing moves it on by itself any more. */
+export const FINAL_STATUSES: ReadonlySet<SagaStatus> = new Set([SagaStatus.Finished, SagaStatus.Errored]);
+
+/** Whether an execution with this status has ended (`finished` or `errored`). */
+export function isFinalStatus(status: string): boolean {
+  return status === SagaStatus.Finished || status === SagaStatus.Errored;
+}
+
 /**
  * Status of one step of an execution. Each value is a sub-state of the step's state in the
  * compiled statechart (the names are the state keys), so the inspector shows it as it happens.

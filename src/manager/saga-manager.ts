@@ -1,7 +1,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import { createActor, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
 import { redeliverFinishedChildren, type CompiledSaga, type SagaActor } from '../../machines/compile.js';
-import { isAwaitingCommit, pendingWork, sagaStatusOf, type SagaSnapshotLike, type SagaTimer } from '../../machines/read.js';
+import { isAwaitingCommit, pendingWork, sagaStatusOf, type SagaSnapshotLike } from '../../machines/read.js';
+import type { SagaTimer } from '../messages/saga-timer.js';
 import { remoteId } from '../../machines/step-states.js';
 import type { SagaMachineEvent } from '../../machines/types.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -22,11 +23,11 @@ import { parseRequestId } from '../messages/request-id.js';
 import { SagaResponse, type SagaResponseData } from '../messages/saga-response.js';
 import { InMemorySagaRepository } from '../repositories/in-memory-saga-repository.js';
 import { RECORD_FORMAT, type SagaListFilter, type SagaListPage, type SagaRecord, type SagaRepository } from '../repositories/saga-repository.js';
-import { SagaStatus } from '../status.js';
+import { isFinalStatus, SagaStatus } from '../status.js';
 import { InProcessBroker } from '../transport/in-process-broker.js';
 import type { SagaBroker } from '../transport/saga-broker.js';
 import { DeadlineScheduler } from './deadline-scheduler.js';
-import { KeyedQueue } from './keyed-queue.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 import { SagaExecution } from './saga-execution.js';
 import { SagaRegistry } from './saga-registry.js';
 
@@ -111,7 +112,6 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
-const FINAL: ReadonlySet<SagaStatus> = new Set([SagaStatus.Finished, SagaStatus.Errored]);
 /** Executions recovered at once by `recover()`. */
 const RECOVERY_CONCURRENCY = 32;
 const ACTIVE_STATUSES = [SagaStatus.Created, SagaStatus.Running, SagaStatus.Paused] as const;
@@ -245,7 +245,7 @@ export class SagaManager {
     const record = host && !host.released ? null : await this.repository.load(uuid);
     if (!host && !record) throw new SagaExecutionNotFoundError(uuid);
     const status = record ? record.status : sagaStatusOf(host!.actor.getSnapshot());
-    if (FINAL.has(status)) return this.get(uuid);
+    if (isFinalStatus(status)) return this.get(uuid);
     const current = { status };
     return new Promise<SagaExecution>((resolve, reject) => {
       const waiter: Waiter = { until: 'final', resolve: (e) => finish(() => resolve(e)), reject: (err) => finish(() => reject(err)) };
@@ -260,7 +260,7 @@ export class SagaManager {
       this.#addWaiter(uuid, waiter);
       poll = setInterval(() => {
         if (this.#live.has(uuid)) return;
-        this.get(uuid).then((e) => FINAL.has(e.status) && waiter.resolve(e), waiter.reject);
+        this.get(uuid).then((e) => isFinalStatus(e.status) && waiter.resolve(e), waiter.reject);
       }, this.#pollMs);
       poll.unref?.();
       if (options.timeoutMs !== undefined) {
@@ -477,7 +477,7 @@ export class SagaManager {
     }
     if (host.sent.size > s.requests.length) host.sent = new Set(s.requests.map((r) => r.requestId));
     this.#deadlines.arm(host.uuid, s.timer?.at ?? null, s.timer?.event);
-    if (FINAL.has(s.status) || (host.pauseOnDisk && s.status === SagaStatus.Paused && host.lastKey === s.key)) this.#release(host);
+    if (isFinalStatus(s.status) || (host.pauseOnDisk && s.status === SagaStatus.Paused && host.lastKey === s.key)) this.#release(host);
     this.#notify(host.uuid, { status: s.status, awaitingCommit: s.awaitingCommit, view: () => this.#view(host.compiled, host.actor.getSnapshot()) }, null);
   }
 
@@ -488,7 +488,7 @@ export class SagaManager {
     let view: SagaExecution | undefined;
     for (const w of [...waiters]) {
       if (what) {
-        const final = FINAL.has(what.status);
+        const final = isFinalStatus(what.status);
         const due =
           w.until === 'stored' ||
           final ||
@@ -650,7 +650,7 @@ export class SagaManager {
   async #recoverOne(uuid: string, report: RecoveryReport): Promise<void> {
     if (this.#live.has(uuid)) return;
     const record = await this.repository.load(uuid);
-    if (!record || FINAL.has(record.status)) return;
+    if (!record || isFinalStatus(record.status)) return;
     report.recovered++;
     if (record.status === SagaStatus.Paused) {
       this.#read(record); // refuses a snapshot that cannot be restored, now rather than at the response

@@ -4,8 +4,8 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
-import { KeyedQueue } from '../manager/keyed-queue.js';
-import { SagaStatus } from '../status.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
+import { isFinalStatus } from '../status.js';
 import { DirectoryLock } from './directory-lock.js';
 import { errnoOf, removeFile, removeTempFiles, replaceFile, syncDirectory } from './durable-fs.js';
 import { parseRecordFile, readRecordIndex, recordFileName } from './record-file.js';
@@ -49,7 +49,6 @@ export interface FileSagaRepositoryOptions {
 }
 
 const EXECUTIONS_DIR = 'executions';
-const FINAL: ReadonlySet<SagaStatus> = new Set([SagaStatus.Finished, SagaStatus.Errored]);
 
 /** Newest first; among equal `createdAt`, by uuid descending, so that the order is total. */
 function newestFirst(a: SagaRecordSummary, b: SagaRecordSummary): number {
@@ -227,7 +226,7 @@ export class FileSagaRepository implements SagaRepository {
   async sweep(): Promise<number> {
     if (this.#retentionMs === undefined || this.#closed) return 0;
     const cutoff = this.#clock.now() - this.#retentionMs;
-    const expired = (s: SagaRecordSummary | undefined) => s !== undefined && FINAL.has(s.status) && s.updatedAt < cutoff;
+    const expired = (s: SagaRecordSummary | undefined) => s !== undefined && isFinalStatus(s.status) && s.updatedAt < cutoff;
     let deleted = 0;
     for (const s of [...this.#index.values()]) {
       if (this.#closed) break;

@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
-import { SagaStatus } from '../status.js';
+import { isFinalStatus, SagaStatus } from '../status.js';
 import {
   checkNextVersion,
   matchesFilter,
@@ -59,7 +59,6 @@ export interface RedisSagaRepositoryOptions {
   logger?: SagaLogger;
 }
 
-const FINAL: ReadonlySet<string> = new Set([SagaStatus.Finished, SagaStatus.Errored]);
 const pad = (ms: number) => String(Math.max(0, Math.trunc(ms))).padStart(15, '0');
 
 /** FNV-1a: a stable, fast spread of uuids over shards. */
@@ -130,7 +129,7 @@ export class RedisSagaRepository implements SagaRepository {
   async store(record: SagaRecord, expectedVersion: number | null): Promise<void> {
     checkNextVersion(record, expectedVersion);
     const prefix = this.#shardPrefix(record.uuid);
-    const expireAt = this.#retentionMs !== undefined && FINAL.has(record.status) ? record.updatedAt + this.#retentionMs : '';
+    const expireAt = this.#retentionMs !== undefined && isFinalStatus(record.status) ? record.updatedAt + this.#retentionMs : '';
     const result = await this.#scripted.sagaStore(
       `${prefix}x:${record.uuid}`,
       prefix,

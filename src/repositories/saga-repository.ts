@@ -1,4 +1,5 @@
-import type { OutgoingRequest, SagaTimer } from '../../machines/read.js';
+import type { OutgoingRequest } from '../messages/outgoing-request.js';
+import type { SagaTimer } from '../messages/saga-timer.js';
 import type { SagaStatus } from '../status.js';
 
 /** Version of the stored envelope; a reader refuses formats it does not know. */

@@ -1,4 +1,4 @@
-import type { OutgoingRequest } from '../../machines/read.js';
+import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import { ParticipantRuntime, type ParticipantHandlers } from '../participant/participant-runtime.js';
 import { serviceOf } from '../messages/saga-request.js';
 import type { ResponseListener, SagaBroker } from './saga-broker.js';

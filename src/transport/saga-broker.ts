@@ -1,4 +1,4 @@
-import type { OutgoingRequest } from '../../machines/read.js';
+import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import type { SagaResponseData } from '../messages/saga-response.js';
 
 /** Receives participants' responses; the manager attaches one. */

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { z } from 'zod';
-import type { OutgoingRequest } from '../../machines/read.js';
+import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import { systemClock, type Clock } from '../clock.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import { serviceOf } from '../messages/saga-request.js';
