@@ -52,7 +52,7 @@ const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 // One snapshot restored into a live actor, started and stopped: what resuming a paused saga costs in CPU.
 const record = (await repository.list({ limit: 1 })).items[0]!;
 const stored = (await repository.load(record.uuid))!;
-const { machine } = compileSaga(SAGA);
+const machine = compileSaga(SAGA);
 const text = JSON.stringify(stored.snapshot);
 const rounds = 5_000;
 const r0 = process.hrtime.bigint();

@@ -1,15 +1,16 @@
 import { assign, createActor, setup, type Actor, type ActorOptions, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
 import { systemClock, type Clock } from '../src/clock.js';
 import type { Saga } from '../src/definition/saga.js';
-import type { SagaStep } from '../src/definition/steps.js';
 import { SagaNotCommittedError } from '../src/errors/saga-not-committed-error.js';
 import { chartActions, type ActionArgs } from './actions.js';
-import { createHandlerActor } from './handler-actor.js';
+import { compensationFailed } from './compensation.js';
+import { createHandlerActor, handlerRunner, type HandlerRunner } from './handler-actor.js';
 import { createRemoteStepMachine } from './remote-step-machine.js';
+import { StateTable } from './table/state-table.js';
 import { AWAITING_COMMIT_ID, compileList, ERRORED_ID, FINISHED_ID, type CompiledStep } from './step-states.js';
 import type { SagaMachineContext, SagaMachineEvent, SagaMachineInput } from './types.js';
 
-function machineSetup(index: ReadonlyMap<string, SagaStep>, clock: Clock) {
+function machineSetup(runHandler: HandlerRunner, clock: Clock) {
   return setup({
     types: {
       context: {} as SagaMachineContext,
@@ -17,7 +18,7 @@ function machineSetup(index: ReadonlyMap<string, SagaStep>, clock: Clock) {
       input: {} as SagaMachineInput,
     },
     actors: {
-      handler: createHandlerActor(index),
+      handler: createHandlerActor(runHandler),
       remoteStep: createRemoteStepMachine(clock),
     },
   });
@@ -30,13 +31,17 @@ export type SagaActor = Actor<SagaMachine>;
 /** A snapshot of a saga actor. */
 export type SagaSnapshot = ReturnType<SagaActor['getSnapshot']>;
 
-/** A compiled saga: its machine and the map from steps to states that readers need. */
+/** A compiled saga: its machine, the map from steps to states that readers need, and what the runtime runs it with. */
 export interface CompiledSaga {
   readonly saga: Saga<object>;
   readonly machine: SagaMachine;
   readonly steps: readonly CompiledStep[];
   /** Every step, nested ones included, by path. */
   readonly index: ReadonlyMap<string, CompiledStep>;
+  /** Runs the definition's handlers: what the machine's `handler` actor runs, for the runtime to run itself. */
+  readonly runHandler: HandlerRunner;
+  /** The transition table of `machine` (built on first use), which the runtime runs executions on. */
+  readonly table: StateTable;
 }
 
 function indexSteps(steps: readonly CompiledStep[], into: Map<string, CompiledStep>): Map<string, CompiledStep> {
@@ -65,10 +70,7 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
   const index = indexSteps(list.compiled, new Map());
   const definitions = new Map([...index].map(([path, step]) => [path, step.definition]));
   const compensable = [...index.values()].filter((s) => s.kind !== 'conditional' && s.compensable);
-  const failedCompensation = (path: string) => ({ context, event }: ActionArgs) => {
-    const rec = context.steps[path];
-    return event.step === path && rec?.compensated === false && rec.compensation?.error !== undefined && !rec.compensation.resolved;
-  };
+  const failedCompensation = (path: string) => ({ context, event }: ActionArgs) => event.step === path && compensationFailed(context.steps[path]);
   const config = {
     id: saga.id,
     initial: 'created',
@@ -122,25 +124,28 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
       },
     },
   };
-  const machine = machineSetup(definitions, clock).createMachine(config as never) as unknown as SagaMachine;
-  return { saga, machine, steps: list.compiled, index };
+  const runHandler = handlerRunner(definitions);
+  const machine = machineSetup(runHandler, clock).createMachine(config as never) as unknown as SagaMachine;
+  let table: StateTable | undefined;
+  return {
+    saga,
+    machine,
+    steps: list.compiled,
+    index,
+    runHandler,
+    get table() {
+      return (table ??= StateTable.of(machine));
+    },
+  };
 }
 
 const cache = new WeakMap<Saga<object>, WeakMap<Clock, CompiledSaga>>();
 
 /**
- * Compiles a committed saga into its XState v5 machine (id `name@hash`), once per definition and
- * clock. States mirror `SagaStatus` at the top and `SagaStepStatus` inside each step; step
- * states have the step names as ids; remote steps are child actors with string `src` and
- * deterministic ids, so snapshots restore in any process.
- *
- * @example
- * ```ts
- * const { machine } = compileSaga(CREATE_ORDER);
- * console.log(machine.id); // 'create-order@3f2a9c1b7d4e'
- * ```
+ * Compiles a committed saga, once per definition and clock: its machine, its step index, its
+ * handler runner and its transition table. What `compileSaga` returns is the machine of this.
  */
-export function compileSaga<T extends object>(saga: Saga<T>, options: { clock?: Clock } = {}): CompiledSaga {
+export function compileDefinition<T extends object>(saga: Saga<T>, options: { clock?: Clock } = {}): CompiledSaga {
   const def = saga as unknown as Saga<object>;
   if (!def.committed) throw new SagaNotCommittedError(def.name);
   const clock = options.clock ?? systemClock;
@@ -149,6 +154,23 @@ export function compileSaga<T extends object>(saga: Saga<T>, options: { clock?: 
   let compiled = byClock.get(clock);
   if (!compiled) byClock.set(clock, (compiled = build(def, clock)));
   return compiled;
+}
+
+/**
+ * Compiles a committed saga into its XState v5 machine (id `name@hash`), once per definition and
+ * clock. States mirror `SagaStatus` at the top and `SagaStepStatus` inside each step; step
+ * states have the step names as ids; handlers are invoked actors and remote steps child machines
+ * with string `src` and deterministic ids, so snapshots restore in any process.
+ *
+ * @example
+ * ```ts
+ * const machine = compileSaga(CREATE_ORDER);
+ * console.log(machine.id); // 'create-order@3f2a9c1b7d4e'
+ * const actor = createActor(machine, { input: { uuid: 'u1', data: { items: ['book'] } } }).start();
+ * ```
+ */
+export function compileSaga<T extends object>(saga: Saga<T>, options: { clock?: Clock } = {}): SagaMachine {
+  return compileDefinition(saga, options).machine;
 }
 
 /**
@@ -192,7 +214,7 @@ export interface SagaActorOptions {
  * ```
  */
 export function createSagaActor<T extends object>(saga: Saga<T>, options: SagaActorOptions = {}): SagaActor {
-  const { machine } = compileSaga(saga, { clock: options.clock ?? systemClock });
+  const machine = compileSaga(saga, { clock: options.clock ?? systemClock });
   const actorOptions: ActorOptions<SagaMachine> = {
     input: {
       uuid: options.uuid ?? globalThis.crypto.randomUUID(),

@@ -1,5 +1,5 @@
 import type { Saga } from '../src/definition/saga.js';
-import { compileSaga } from './compile.js';
+import { compileDefinition, compileSaga } from './compile.js';
 import type { CompiledStep } from './step-states.js';
 
 const node = (path: string) => `s_${path.replace(/[^A-Za-z0-9_]/g, '_')}`;
@@ -109,7 +109,7 @@ function ancestors(node: Node): Node[] {
 }
 
 function statesDiagram(saga: Saga<object>): string {
-  const { machine } = compileSaga(saga);
+  const machine = compileSaga(saga);
   const root = machine.root as unknown as Node;
   const ids = new Map<Node, string>();
   let seq = 0;
@@ -167,7 +167,7 @@ function statesDiagram(saga: Saga<object>): string {
 }
 
 function stepsDiagram(saga: Saga<object>): string {
-  const compiled = compileSaga(saga);
+  const compiled = compileDefinition(saga);
   const lines = ['stateDiagram-v2', `  %% ${compiled.machine.id}`, '  [*] --> created', '  created --> running: saga.start', '  state running {'];
   list(compiled.steps, '    ', lines);
   lines.push('  }');

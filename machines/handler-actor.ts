@@ -98,23 +98,33 @@ function run(step: SagaStep, input: HandlerInput): HandlerOutput | Promise<Handl
 
 const RESOLVED = 'sagachart.handler.resolved';
 
+/** Runs one handler call of a definition: what the `handler` actor and the runtime both run. */
+export type HandlerRunner = (input: HandlerInput) => HandlerOutput | Promise<HandlerOutput>;
+
 /**
- * The `handler` actor: XState's promise-actor logic for one user handler of one step, run on a
- * fresh `SagaContext` made from the snapshot's data. It resolves with the handler's outcome (a
- * thrown or returned `Error` is data, so the chart decides what a failure means) and never
- * rejects. Unlike `fromPromise` it keeps no AbortController and resolves in the same macrostep
- * queue when the handler returns synchronously, rather than a promise job later. Its snapshots
- * are `fromPromise`'s (`status`, `output`, `error`, `input`); XState restarts it on restore, so
- * a handler may run twice.
+ * The runner of a definition's handlers: runs one user handler of one step on a fresh
+ * `SagaContext` made from the snapshot's data, synchronously when the handler is synchronous. A
+ * thrown or returned `Error` is data (so the chart decides what a failure means): it never throws
+ * or rejects.
  */
-export function createHandlerActor(index: ReadonlyMap<string, SagaStep>): PromiseActorLogic<HandlerOutput, HandlerInput> {
-  const execute = (input: HandlerInput): HandlerOutput | Promise<HandlerOutput> => {
+export function handlerRunner(index: ReadonlyMap<string, SagaStep>): HandlerRunner {
+  return (input) => {
     const step = index.get(input.step);
     if (!step) {
       return { ok: false, data: input.data, error: { code: 'SAGA_DEFINITION_MISMATCH', message: `no step "${input.step}" in this definition` } };
     }
     return run(step, input);
   };
+}
+
+/**
+ * The `handler` actor: XState's promise-actor logic around a {@link HandlerRunner}. It resolves
+ * with the handler's outcome and never rejects. Unlike `fromPromise` it keeps no AbortController
+ * and resolves in the same macrostep queue when the handler returns synchronously, rather than a
+ * promise job later. Its snapshots are `fromPromise`'s (`status`, `output`, `error`, `input`);
+ * XState restarts it on restore, so a handler may run twice.
+ */
+export function createHandlerActor(execute: HandlerRunner): PromiseActorLogic<HandlerOutput, HandlerInput> {
   return {
     config: execute,
     transition: (snapshot, event) => {

@@ -4,15 +4,18 @@ import type { OutgoingRequest } from '../src/messages/outgoing-request.js';
 import type { SagaTimer } from '../src/messages/saga-timer.js';
 import { formatRequestId } from '../src/messages/request-id.js';
 import { SagaStatus, SagaStepStatus } from '../src/status.js';
-import type { CompiledSaga } from './compile.js';
+import type { Saga } from '../src/definition/saga.js';
+import { compileDefinition } from './compile.js';
 import type { CompiledStep } from './step-states.js';
 import type { RemoteStepContext, SagaMachineContext } from './types.js';
 
-/** What the readers need of a snapshot: a live one, or a persisted one restored without starting. */
+/**
+ * What the readers need of a snapshot: an XState actor's, the runtime's live state, or a stored
+ * snapshot read with the tags of its state.
+ */
 export interface SagaSnapshotLike {
   value: StateValue;
   context: SagaMachineContext;
-  children: Record<string, AnyActorRef | undefined>;
   hasTag(tag: string): boolean;
 }
 
@@ -118,8 +121,13 @@ function viewsOf(steps: readonly CompiledStep[], snapshot: SagaSnapshotLike, par
  * Every step of the execution in definition order, with the chosen branch of each conditional
  * step right after it (branches not taken are left out).
  */
-export function stepViews(compiled: CompiledSaga, snapshot: SagaSnapshotLike): SagaStepView[] {
-  return viewsOf(compiled.steps, snapshot, null, []);
+export function stepViews(saga: Saga<object>, snapshot: SagaSnapshotLike): SagaStepView[] {
+  return viewsOf(compileDefinition(saga).steps, snapshot, null, []);
+}
+
+/** {@link stepViews} of a compiled definition's steps. */
+export function stepViewsOf(steps: readonly CompiledStep[], snapshot: SagaSnapshotLike): SagaStepView[] {
+  return viewsOf(steps, snapshot, null, []);
 }
 
 /** What an execution waits for: requests to send and deadlines to arm. */
@@ -132,7 +140,7 @@ export interface PendingWork {
  * The outbox and the deadlines of an execution, read off its remote-step children: a child in
  * `waiting` holds a request to send; a child with a deadline needs a timer.
  */
-export function pendingWork(snapshot: SagaSnapshotLike): PendingWork {
+export function pendingWork(snapshot: { context: SagaMachineContext; children: Record<string, AnyActorRef | undefined> }): PendingWork {
   const requests: OutgoingRequest[] = [];
   const timers: SagaTimer[] = [];
   for (const ref of Object.values(snapshot.children)) {

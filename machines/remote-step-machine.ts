@@ -1,5 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { Clock } from '../src/clock.js';
+import { remoteStepEffects as effects } from './effects.js';
 import type { RemoteStepContext, RemoteStepInput, RemoteStepOutput, SagaMachineEvent } from './types.js';
 
 type Reply = Extract<SagaMachineEvent, { type: 'saga.response' | 'saga.deadline' }>;
@@ -20,10 +21,11 @@ const failure = (context: RemoteStepContext, event: Reply) =>
 
 /**
  * The child actor of a remote step (or of a remote compensation): it holds the outgoing request,
- * its attempt and its deadline, and waits for the matching response. The runtime reads the
- * request off its snapshot (state `waiting`) and sends it; deadlines are absolute times that the
- * runtime arms as timers, so nothing here depends on `after`, which XState does not re-arm on
- * restore. A 500 or a timeout is retried after a backoff until the attempts run out.
+ * its attempt and its deadline, and waits for the matching response. Entering `waiting` declares
+ * the request and its deadline as effects (see `effects.ts`), which the runtime stores in the
+ * outbox and then sends and arms; deadlines are absolute times, so nothing here depends on
+ * `after`, which XState does not re-arm on restore. A 500 or a timeout is retried after a
+ * backoff until the attempts run out.
  */
 export function createRemoteStepMachine(clock: Clock) {
   return setup({
@@ -39,7 +41,8 @@ export function createRemoteStepMachine(clock: Clock) {
     initial: 'waiting',
     states: {
       waiting: {
-        entry: assign({ deadline: ({ context }) => (context.timeoutMs === null ? null : clock.now() + context.timeoutMs) }),
+        entry: [assign({ deadline: ({ context }) => (context.timeoutMs === null ? null : clock.now() + context.timeoutMs) }), effects.request, effects.timer],
+        exit: effects.settled,
         on: {
           'saga.response': [
             {
@@ -68,7 +71,8 @@ export function createRemoteStepMachine(clock: Clock) {
         ],
       },
       backoff: {
-        entry: assign({ deadline: ({ context }) => clock.now() + context.backoffMs * 2 ** (context.attempt - 1) }),
+        entry: [assign({ deadline: ({ context }) => clock.now() + context.backoffMs * 2 ** (context.attempt - 1) }), effects.timer],
+        exit: effects.settled,
         on: {
           'saga.deadline': {
             guard: isMine,

@@ -13,6 +13,8 @@ import {
   type ChartActions,
   type Route,
 } from './actions.js';
+import { compensationFailed } from './compensation.js';
+import { waitKey } from './effects.js';
 import type { HandlerInput, RemoteStepInput } from './types.js';
 
 /** A step as compiled: where its state is and what it holds. */
@@ -46,7 +48,6 @@ export const AWAITING_COMMIT_ID = '$awaiting-commit';
 
 /** Child actor ids: deterministic, so snapshots restore across processes. */
 export const handlerId = (path: string, hook: HandlerHookName) => `${path}:${hook}`;
-export const remoteId = (path: string, phase: StepPhase) => `${path}:${phase}`;
 type HandlerHookName = HandlerInput['hook'];
 
 /** A request handler returned no request: the step (or compensation) is skipped. */
@@ -164,7 +165,7 @@ function localStep(step: LocalSagaStep<object>, at: At, a: ChartActions) {
 
 /** The paused state of a remote phase: invokes the child that holds the request, forwards replies to it. */
 function waitFor(path: string, phase: StepPhase, step: RemoteSagaStep<object>, onDone: Route[]) {
-  const id = remoteId(path, phase);
+  const id = waitKey(path, phase);
   const forMe = ({ event }: ActionArgs) => event.step === path && event.phase === phase;
   const forward = { guard: forMe, actions: sendTo(id, ({ event }: ActionArgs) => event as never) };
   return {
@@ -177,6 +178,7 @@ function waitFor(path: string, phase: StepPhase, step: RemoteSagaStep<object>, o
         const request = out.ok && out.request ? out.request : { target: '', content: null };
         return {
           uuid: context.uuid,
+          sagaName: context.sagaName,
           step: path,
           phase,
           target: request.target,
@@ -312,10 +314,7 @@ function conditionalStep(step: ConditionalSagaStep<object>, at: At, a: ChartActi
   const exit = a.record(path, ({ context }) => {
     const rec = context.steps[path];
     if (!context.failure || !rec?.branch) return {};
-    const failed = (inner.get(rec.branch) ?? []).some((p) => {
-      const r = context.steps[p];
-      return r?.compensated === false && r.compensation?.error !== undefined && !r.compensation.resolved;
-    });
+    const failed = (inner.get(rec.branch) ?? []).some((p) => compensationFailed(context.steps[p]));
     return { status: rec.status ?? 'errored-by-on-execute', finishedAt: rec.finishedAt ?? a.now(), compensated: !failed };
   });
   return {

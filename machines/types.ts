@@ -93,6 +93,7 @@ export type HandlerOutput =
 /** Input of a `remoteStep` child actor. */
 export interface RemoteStepInput {
   uuid: string;
+  sagaName: string;
   step: string;
   phase: StepPhase;
   target: string;

@@ -1,5 +1,5 @@
 import type { CompiledSaga } from '../../machines/compile.js';
-import { isAwaitingCommit, sagaStatusOf, stepViews, type SagaSnapshotLike, type SagaStepView } from '../../machines/read.js';
+import { isAwaitingCommit, sagaStatusOf, stepViewsOf, type SagaSnapshotLike, type SagaStepView } from '../../machines/read.js';
 import type { FailureInfo } from '../../machines/types.js';
 import { SagaContext } from '../context.js';
 import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
@@ -59,7 +59,7 @@ export class SagaExecution {
     this.sagaName = ctx.sagaName;
     this.definitionHash = compiled.saga.hash;
     this.status = sagaStatusOf(snapshot);
-    this.steps = stepViews(compiled, snapshot);
+    this.steps = stepViewsOf(compiled.steps, snapshot);
     this.context = new SagaContext(ctx.data);
     this.error = ctx.failure;
     this.errors = this.steps.flatMap((s) => [

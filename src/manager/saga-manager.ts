@@ -1,9 +1,9 @@
 import { v7 as uuidv7 } from 'uuid';
 import { createActor, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
-import { redeliverFinishedChildren, type CompiledSaga, type SagaActor } from '../../machines/compile.js';
-import { isAwaitingCommit, pendingWork, sagaStatusOf, type SagaSnapshotLike } from '../../machines/read.js';
+import { redeliverFinishedChildren, type CompiledSaga, type SagaActor, type SagaSnapshot } from '../../machines/compile.js';
+import { isAwaitingCommit, pendingWork, sagaStatusOf } from '../../machines/read.js';
 import type { SagaTimer } from '../messages/saga-timer.js';
-import { remoteId } from '../../machines/step-states.js';
+import { waitKey } from '../../machines/effects.js';
 import type { SagaMachineEvent } from '../../machines/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SagaContext } from '../context.js';
@@ -411,7 +411,7 @@ export class SagaManager {
    * deadline), queues a store of the persisted snapshot taken now. Running snapshots are not
    * stored: a crash while running goes back to the last stored wait and runs the handlers again.
    */
-  #onSnapshot(host: Host, snapshot: SagaSnapshotLike & { status: string }): void {
+  #onSnapshot(host: Host, snapshot: SagaSnapshot): void {
     if (host.released || snapshot.status === 'stopped') return;
     const status = sagaStatusOf(snapshot);
     const work = status === SagaStatus.Running ? null : pendingWork(snapshot);
@@ -570,9 +570,9 @@ export class SagaManager {
   }
 
   /** Reads a stored record: the compiled definition it started on and its snapshot, not started. */
-  #read(record: SagaRecord): { compiled: CompiledSaga; snapshot: SagaSnapshotLike; actor: SagaActor } {
+  #read(record: SagaRecord): { compiled: CompiledSaga; snapshot: SagaSnapshot; actor: SagaActor } {
     const compiled = this.#registry.forRecord(record.sagaName, record.definitionHash);
-    let snapshot: SagaSnapshotLike & { status: string };
+    let snapshot: SagaSnapshot;
     let actor: SagaActor;
     try {
       // Restored, not started: nothing runs until the caller starts it.
@@ -592,7 +592,7 @@ export class SagaManager {
    * `accept` checks the event still applies (a response to a pending request, a current deadline);
    * if not, it is ignored and logged. Resolves with the host, or `null` when ignored.
    */
-  #deliver(uuid: string, event: SagaMachineEvent, accept: (snapshot: SagaSnapshotLike) => boolean, forceStore = false): Promise<Host | null> {
+  #deliver(uuid: string, event: SagaMachineEvent, accept: (snapshot: SagaSnapshot) => boolean, forceStore = false): Promise<Host | null> {
     return this.#queue.run(uuid, async () => {
       let host = this.#live.get(uuid);
       if (!host || host.released) host = await this.#restore(uuid);
@@ -605,7 +605,7 @@ export class SagaManager {
       if (forceStore) host.lastKey = '';
       // A reply goes straight to the remote-step child that waits for it: the root would only
       // forward it, at the cost of a whole macrostep and snapshot.
-      const child = event.type === 'saga.response' || event.type === 'saga.deadline' ? snapshot.children[remoteId(event.step, event.phase)] : undefined;
+      const child = event.type === 'saga.response' || event.type === 'saga.deadline' ? snapshot.children[waitKey(event.step, event.phase)] : undefined;
       if (child && child.getSnapshot().status === 'active') {
         child.send(event);
         // A child that only moved on (a retry, a backoff) makes the root emit nothing: look at
@@ -666,7 +666,7 @@ export class SagaManager {
     if (sagaStatusOf(host.actor.getSnapshot()) === SagaStatus.Created) host.actor.send({ type: 'saga.start' });
   }
 
-  #view(compiled: CompiledSaga, snapshot: SagaSnapshotLike): SagaExecution {
+  #view(compiled: CompiledSaga, snapshot: SagaSnapshot): SagaExecution {
     return new SagaExecution(compiled, snapshot, this);
   }
 }
@@ -676,7 +676,7 @@ function keyOf(status: SagaStatus, awaitingCommit: boolean, requests: ReadonlyAr
   return `${status}${awaitingCommit ? '+commit' : ''}|${requests.map((r) => r.requestId).join(',')}|${timer?.at ?? ''}`;
 }
 
-function failedCompensation(snapshot: SagaSnapshotLike, step: string): boolean {
+function failedCompensation(snapshot: SagaSnapshot, step: string): boolean {
   const rec = snapshot.context.steps[step];
   return sagaStatusOf(snapshot) === SagaStatus.Errored && rec?.compensated === false && rec.compensation?.error !== undefined && !rec.compensation.resolved;
 }

@@ -1,4 +1,4 @@
-import { compileSaga, type CompiledSaga } from '../../machines/compile.js';
+import { compileDefinition, type CompiledSaga } from '../../machines/compile.js';
 import type { Clock } from '../clock.js';
 import type { Saga } from '../definition/saga.js';
 import { SagaDefinitionMismatchError } from '../errors/saga-definition-mismatch-error.js';
@@ -22,7 +22,7 @@ export class SagaRegistry {
   register<T extends object>(saga: Saga<T>): CompiledSaga {
     const def = saga as unknown as Saga<object>;
     if (!def.committed) throw new SagaNotCommittedError(def.name);
-    const compiled = compileSaga(def, { clock: this.#clock });
+    const compiled = compileDefinition(def, { clock: this.#clock });
     let versions = this.#byName.get(def.name);
     if (!versions) this.#byName.set(def.name, (versions = new Map()));
     versions.set(def.hash, compiled);

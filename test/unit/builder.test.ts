@@ -116,7 +116,7 @@ describe('Saga builder', () => {
     expect(a.hash).toMatch(/^[0-9a-f]{12}$/);
     expect(b.hash).toBe(a.hash);
     expect(c.hash).not.toBe(a.hash);
-    expect(compileSaga(a).machine.id).toBe(`shape@${a.hash}`);
+    expect(compileSaga(a).id).toBe(`shape@${a.hash}`);
   });
 
   it('types handlers by the zod schema of the context', () => {

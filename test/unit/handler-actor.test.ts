@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { createHandlerActor } from '../../machines/handler-actor.js';
+import { createHandlerActor, handlerRunner } from '../../machines/handler-actor.js';
 import type { HandlerHook, HandlerInput, HandlerOutput } from '../../machines/types.js';
 import { Saga, SagaRequest } from '../../src/index.js';
 import type { SagaStep } from '../../src/definition/steps.js';
@@ -10,7 +10,7 @@ type Handler = (ctx: Record<string, unknown>) => unknown;
 /** A one-step saga whose local step runs `handler`, and the handler actor over it. */
 function logicFor(handler: Handler) {
   const saga = new Saga('handler-actor').localStep('only').onExecute(handler as never).commit();
-  return createHandlerActor(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s])));
+  return createHandlerActor(handlerRunner(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s]))));
 }
 
 function start(logic: ReturnType<typeof createHandlerActor>, input: Partial<HandlerInput> = {}) {
@@ -79,7 +79,7 @@ describe('the handler actor', () => {
   it('builds the request of a remote step, with a copy of its content', () => {
     const content = { items: ['a'] };
     const saga = new Saga('handler-actor-remote').remoteStep('reserve').onExecute(() => new SagaRequest('inventory.reserve', content)).commit();
-    const logic = createHandlerActor(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s])));
+    const logic = createHandlerActor(handlerRunner(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s]))));
     const actor = start(logic, { step: 'reserve' });
     const output = actor.getSnapshot().output!;
     expect(output).toEqual({ ok: true, data: { n: 1 }, request: { target: 'inventory.reserve', content: { items: ['a'] } } });
@@ -92,7 +92,7 @@ describe('the handler actor', () => {
       const step = new Saga(name).conditionalStep('pick');
       conditions.forEach((c, i) => step.ifThen(c as never, new Saga(`branch-${i + 1}`).localStep('noop').onExecute(() => undefined).commit()));
       const saga = step.commit();
-      return createHandlerActor(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s])));
+      return createHandlerActor(handlerRunner(new Map<string, SagaStep>(saga.steps.map((s) => [s.name, s]))));
     };
     const chosen = async (logic: ReturnType<typeof createHandlerActor>) => {
       const output = await outputOf(start(logic, { step: 'pick', hook: 'condition' }));

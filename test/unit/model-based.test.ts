@@ -530,7 +530,7 @@ describe('model-based: every failure point of generated sagas', () => {
     const problems: string[] = [];
     for (const def of definitions) {
       const saga = buildSaga(def.name, def.steps, new Map());
-      const graph = toDirectedGraph(compileSaga(saga).machine);
+      const graph = toDirectedGraph(compileSaga(saga));
       const nodes = new Map<string, DirectedGraphNode>();
       const visit = (node: DirectedGraphNode) => {
         if (nodes.has(node.id)) problems.push(`${def.name}: state id ${node.id} is not unique`);

@@ -12,7 +12,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyActorRef, Snapshot } from 'xstate';
 import {
-  compileSaga,
   createSagaActor,
   ManualClock,
   pendingWork,
@@ -114,7 +113,7 @@ function outcomeOf(scenario: Scenario, actor: SagaActor): Outcome {
   const snapshot = actor.getSnapshot();
   return {
     status: sagaStatusOf(snapshot),
-    steps: stepViews(compileSaga(scenario.saga, { clock }), snapshot),
+    steps: stepViews(scenario.saga, snapshot),
     data: snapshot.context.data,
     failure: snapshot.context.failure,
     services: snapshot.context.services,
