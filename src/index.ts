@@ -89,4 +89,5 @@ export {
   SagaUnknownRequestError,
   SagaManagerClosedError,
   SagaBusinessError,
+  SagaChartUnsupportedError,
 } from './errors/index.js';

@@ -250,7 +250,9 @@ export class Planner<TTable> {
         else if (assignment && typeof assignment === 'object') into.push({ op: 'assignProps', props: Object.entries(assignment) });
         else throw new SagaChartUnsupportedError(node.id, 'an assign without an assignment');
       } else if (builtin.type === 'xstate.sendTo') {
-        if (typeof builtin.to !== 'string') throw new SagaChartUnsupportedError(node.id, 'a sendTo whose target is not a child id');
+        if (typeof builtin.to !== 'string' || builtin.to.startsWith('#_')) {
+          throw new SagaChartUnsupportedError(node.id, `a sendTo whose target is not a child id (${typeof builtin.to === 'string' ? builtin.to : typeof builtin.to}: sendParent, forwardTo…)`);
+        }
         if (builtin.delay !== undefined) throw new SagaChartUnsupportedError(node.id, 'a delayed sendTo');
         if (typeof builtin.event === 'string') throw new SagaChartUnsupportedError(node.id, 'a sendTo of an event name');
         into.push({ op: 'sendTo', to: builtin.to, event: builtin.event });

@@ -18,3 +18,4 @@ export { SagaInvalidStateError } from './saga-invalid-state-error.js';
 export { SagaUnknownRequestError } from './saga-unknown-request-error.js';
 export { SagaManagerClosedError } from './saga-manager-closed-error.js';
 export { SagaBusinessError } from './saga-business-error.js';
+export { SagaChartUnsupportedError } from './saga-chart-unsupported-error.js';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
 import { z } from 'zod';
 import {
   compileSaga,
@@ -117,6 +118,21 @@ describe('Saga builder', () => {
     expect(b.hash).toBe(a.hash);
     expect(c.hash).not.toBe(a.hash);
     expect(compileSaga(a).id).toBe(`shape@${a.hash}`);
+  });
+
+  it('compileSaga returns the XState machine itself: createActor runs it to the end', () => {
+    const saga = new Saga('plain')
+      .localStep('a')
+      .onExecute((ctx) => {
+        ctx.done = true;
+      })
+      .commit();
+    const actor = createActor(compileSaga(saga), { input: { uuid: 'u-plain', data: { n: 1 } } }).start();
+    actor.send({ type: 'saga.start' });
+    const snapshot = actor.getSnapshot();
+    expect(snapshot.status).toBe('done');
+    expect(snapshot.value).toBe('finished');
+    expect(snapshot.context.data).toEqual({ n: 1, done: true });
   });
 
   it('types handlers by the zod schema of the context', () => {

@@ -23,6 +23,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "Saga",
       "SagaAlreadyCommittedError",
       "SagaBusinessError",
+      "SagaChartUnsupportedError",
       "SagaContext",
       "SagaContextValidationError",
       "SagaDefinitionMismatchError",

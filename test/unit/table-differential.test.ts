@@ -1,0 +1,291 @@
+/**
+ * Differential test of the transition table against XState (DESIGN §4): the same compiled chart
+ * driven by a real XState actor and by the table, with the same events, must have deep-equal
+ * persisted snapshots at every rest point, wait on the same requests and deadlines (the table's
+ * read from its effects alone, XState's read off its children), and end with the same execution
+ * view. Between events the two swap snapshots at random: the table's snapshot goes into a new
+ * XState actor and XState's into the table, and both carry on.
+ *
+ * Runs every saga of the model-based generator at every failure point (some with
+ * `autocommit: false`, committed or rejected), plus hand-written sagas for what the generator does
+ * not make: timeouts, retries with backoff, failing compensations retried and resolved by an
+ * operator, async handlers, stale and duplicate events.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { SagaMachineEvent } from '../../machines/types.js';
+import {
+  ManualClock,
+  Saga,
+  SagaBusinessError,
+  SagaRequest,
+  SagaStatus,
+  type JsonValue,
+  type OutgoingRequest,
+  type SagaResponseData,
+} from '../../src/index.js';
+import { ActorEngine, definitionOf, TableEngine, type ChartEngine } from '../support/chart-engines.js';
+import { buildSaga, definitions, mulberry32, participant, runId, simulate, type Data, type Ledgers, type Rng } from '../support/saga-model.js';
+
+/** How a scripted participant answers: status and content. */
+type Answer = { status: 200 | 400 | 500; content: JsonValue };
+
+interface Script {
+  respond(request: OutgoingRequest, turn: number): Answer;
+  /** Chance of letting a request's deadline fire instead of answering it (steps with a timeout). */
+  timeoutRate?: number;
+  autocommit?: boolean;
+  /** At the commit decision: commit (true) or reject. */
+  commit?: boolean;
+  /** Operator events to send once the execution is errored, in order. */
+  operator?: Array<{ type: 'saga.retry-compensation' | 'saga.resolve-compensation'; step: string }>;
+}
+
+interface Tally {
+  restPoints: number;
+  swaps: number;
+  stale: number;
+  ends: Record<string, number>;
+}
+
+const tally: Tally = { restPoints: 0, swaps: 0, stale: 0, ends: {} };
+
+function sameOrThrow(label: string, what: string, a: unknown, b: unknown): void {
+  if (isDeepStrictEqual(a, b)) return;
+  throw new Error(`${label}: ${what} differ\n  xstate: ${JSON.stringify(a)}\n  table:  ${JSON.stringify(b)}`);
+}
+
+function compare(label: string, actor: ChartEngine, table: ChartEngine): void {
+  sameOrThrow(label, 'persisted snapshots', actor.persisted(), table.persisted());
+  sameOrThrow(label, 'requests waited on', actor.requests(), table.requests());
+  sameOrThrow(label, 'deadlines waited on', actor.timers(), table.timers());
+  tally.restPoints++;
+}
+
+const responseTo = (request: OutgoingRequest, answer: Answer): SagaMachineEvent => ({
+  type: 'saga.response',
+  step: request.step,
+  phase: request.phase,
+  attempt: request.attempt,
+  response: { requestId: request.requestId, status: answer.status, content: answer.content, relatedServices: answer.status === 200 ? ['audit'] : [] } satisfies SagaResponseData,
+});
+
+/** Drives both engines through one execution; returns the final view (both agree on it). */
+async function drive(label: string, saga: Saga<object>, data: Record<string, unknown>, script: Script, rng: Rng): Promise<ReturnType<ChartEngine['view']>> {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const compiled = definitionOf(saga, clock);
+  const input = { uuid: `u-${label}`, data, autocommit: script.autocommit ?? true };
+  let actor: ChartEngine = await ActorEngine.at(compiled, { input });
+  let table: ChartEngine = await TableEngine.start(compiled, input);
+  const both = async (event: SagaMachineEvent) => {
+    await actor.send(event);
+    await table.send(event);
+  };
+  compare(`${label} created`, actor, table);
+  await both({ type: 'saga.start' });
+  const answered: OutgoingRequest[] = [];
+  const operator = [...(script.operator ?? [])];
+  for (let turn = 0; turn < 400; turn++) {
+    compare(`${label} turn ${turn}`, actor, table);
+    const view = table.view();
+    sameOrThrow(label, 'execution views', actor.view(), view);
+    if (rng.chance(0.35)) {
+      // Swap: each engine carries on from the other's snapshot (the table's waits from the "record").
+      const fromTable = table.persisted();
+      const fromActor = actor.persisted();
+      const waits = { requests: table.requests(), timers: table.timers() };
+      actor = await ActorEngine.at(compiled, { snapshot: fromTable });
+      table = await TableEngine.restore(compiled, fromActor, waits);
+      compare(`${label} turn ${turn} after swapping snapshots`, actor, table);
+      tally.swaps++;
+    }
+    const ended = view.status === SagaStatus.Finished || view.status === SagaStatus.Errored;
+    if (!ended && answered.length && rng.chance(0.15)) {
+      // A duplicate or late answer: both must ignore it alike.
+      const old = answered[rng.int(answered.length)]!;
+      await both(responseTo(old, { status: 200, content: { late: true } }));
+      await both({ type: 'saga.deadline', step: old.step, phase: old.phase, attempt: old.attempt });
+      compare(`${label} turn ${turn} after stale events`, actor, table);
+      tally.stale++;
+    }
+    clock.advance(1 + rng.int(5));
+    if (view.status === SagaStatus.Finished) return view;
+    if (view.status === SagaStatus.Errored) {
+      const next = operator.shift();
+      if (!next) return view;
+      sameOrThrow(label, `can(${next.type})`, actor.can(next), table.can(next));
+      await both(next);
+      continue;
+    }
+    if (view.awaitingCommit) {
+      const decision: SagaMachineEvent = { type: script.commit === false ? 'saga.reject' : 'saga.commit' };
+      sameOrThrow(label, 'can(decision)', actor.can(decision), table.can(decision));
+      await both(decision);
+      continue;
+    }
+    const requests = table.requests();
+    const timers = table.timers();
+    const request = requests[0];
+    if (request) {
+      const timer = timers.find((t) => t.event.step === request.step && t.event.phase === request.phase);
+      if (timer && rng.chance(script.timeoutRate ?? 0)) {
+        clock.advance(Math.max(0, timer.at - clock.now()));
+        await both(timer.event);
+      } else {
+        answered.push(request);
+        await both(responseTo(request, script.respond(request, turn)));
+      }
+      continue;
+    }
+    const timer = timers[0];
+    if (timer) {
+      clock.advance(Math.max(0, timer.at - clock.now()));
+      await both(timer.event);
+      continue;
+    }
+    throw new Error(`${label}: stuck in ${JSON.stringify((table.persisted() as { value: unknown }).value)} with nothing to answer`);
+  }
+  throw new Error(`${label}: did not end`);
+}
+
+function count(view: { status: string }): void {
+  tally.ends[view.status] = (tally.ends[view.status] ?? 0) + 1;
+}
+
+describe('the transition table against XState', () => {
+  it.each(definitions.map((d) => [d.name, d] as const))('%s: every failure point, same snapshots at every rest point', async (_name, def) => {
+    const ledgers: Ledgers = new Map();
+    const saga = buildSaga(def.name, def.steps, ledgers) as unknown as Saga<object>;
+    const handlers = participant(ledgers);
+    const respond = (request: OutgoingRequest): Answer => {
+      const handler = handlers[request.target as keyof typeof handlers];
+      try {
+        return { status: 200, content: handler(request.content) };
+      } catch (err) {
+        return { status: err instanceof SagaBusinessError ? 400 : 500, content: { reason: (err as Error).message } };
+      }
+    };
+    const plans = [null, ...simulate(def, null).failurePoints];
+    const rng = mulberry32(def.index + 1);
+    for (const [i, plan] of plans.entries()) {
+      const run = runId(plan);
+      ledgers.set(run, []);
+      const data: Data = { run, route: def.route, fail: plan };
+      const expected = simulate(def, plan);
+      const manual = i % 4 === 3;
+      const view = await drive(`${def.name}/${run}`, saga, data as unknown as Record<string, unknown>, { respond, autocommit: !manual, commit: i % 8 !== 7 }, rng);
+      // The ending the model predicts (a rejected saga ends errored whatever its steps did).
+      expect(view.status, `${def.name}/${run}`).toBe(manual && i % 8 === 7 ? SagaStatus.Errored : expected.status);
+      count(view);
+    }
+  });
+
+  it('remote steps with timeouts, retries and backoff, compensations that time out too', async () => {
+    const saga = new Saga('timeouts')
+      .localStep('prepare')
+      .onExecute((ctx) => {
+        ctx.prepared = true;
+      })
+      .onFailure((ctx) => {
+        ctx.prepared = false;
+      })
+      .remoteStep('reserve')
+      .onExecute(() => new SagaRequest('stock.reserve', { n: 1 }))
+      .onSuccess(async (ctx, res) => {
+        ctx.reservation = (await res.content<{ id: string }>()).id ?? null;
+      })
+      .onFailure(() => new SagaRequest('stock.release', {}))
+      .timeout(1_000)
+      .retry({ attempts: 3, backoffMs: 50 })
+      .remoteStep('charge')
+      .onExecute(() => new SagaRequest('pay.charge', {}))
+      .onError((ctx) => new Error(`declined ${String(ctx.prepared)}`))
+      .onFailure(() => new SagaRequest('pay.refund', {}))
+      .timeout(500)
+      .retry({ attempts: 2 })
+      .commit();
+    for (let seed = 1; seed <= 60; seed++) {
+      const rng = mulberry32(seed * 7919);
+      const view = await drive(
+        `timeouts-${seed}`,
+        saga,
+        {},
+        {
+          timeoutRate: 0.3,
+          respond: () => {
+            const roll = rng.next();
+            const answer: Answer = roll < 0.15 ? { status: 500, content: { crash: true } } : roll < 0.3 ? { status: 400, content: { no: true } } : { status: 200, content: { id: `r${seed}` } };
+            return answer;
+          },
+        },
+        rng,
+      );
+      count(view);
+    }
+  });
+
+  it('failed compensations retried and resolved by an operator, with async handlers', async () => {
+    const tick = () => new Promise<void>((r) => setImmediate(r));
+    const saga = new Saga('operator')
+      .localStep('a')
+      .onExecute(async (ctx) => {
+        await tick();
+        ctx.a = 1;
+      })
+      .onFailure(async (ctx) => {
+        await tick();
+        if (ctx.failUndoA === true && ctx.undoTries === undefined) {
+          ctx.undoTries = 1;
+          throw new Error('undo a failed');
+        }
+      })
+      .remoteStep('b')
+      .onExecute(async () => {
+        await tick();
+        return new SagaRequest('svc.b', {});
+      })
+      .onFailure(() => new SagaRequest('svc.undo-b', {}))
+      .conditionalStep('c')
+      .ifThen(async (ctx) => (await Promise.resolve(ctx.branch)) === 'x', new Saga('x').remoteStep('x1').onExecute(() => new SagaRequest('svc.x1', {})).onFailure(() => new SagaRequest('svc.undo-x1', {})).commit())
+      .elseThen(new Saga('y').localStep('y1').onExecute((ctx) => { ctx.y = true; }).commit())
+      .remoteStep('d')
+      .onExecute(() => new SagaRequest('svc.d', {}))
+      .commit();
+    for (let seed = 1; seed <= 24; seed++) {
+      const rng = mulberry32(seed * 104729);
+      const undoFails = new Set<string>();
+      const view = await drive(
+        `operator-${seed}`,
+        saga,
+        { failUndoA: seed % 2 === 0, branch: seed % 3 === 0 ? 'y' : 'x' },
+        {
+          respond: (request): Answer => {
+            if (request.target === 'svc.d') return { status: 400, content: { refused: true } };
+            if (request.target.startsWith('svc.undo') && !undoFails.has(request.target) && seed % 4 < 2) {
+              undoFails.add(request.target);
+              return { status: 400, content: { cannot: true } };
+            }
+            return { status: 200, content: {} };
+          },
+          operator: [
+            { type: 'saga.retry-compensation', step: 'c/x/x1' },
+            { type: 'saga.retry-compensation', step: 'b' },
+            { type: 'saga.resolve-compensation', step: 'a' },
+            { type: 'saga.retry-compensation', step: 'a' },
+          ],
+        },
+        rng,
+      );
+      expect(view.status).toBe(SagaStatus.Errored);
+      count(view);
+    }
+  });
+
+  it('compared enough: rest points, swaps, stale events, and both endings', () => {
+    expect(tally.restPoints).toBeGreaterThan(3_000);
+    expect(tally.swaps).toBeGreaterThan(500);
+    expect(tally.stale).toBeGreaterThan(100);
+    expect(tally.ends[SagaStatus.Finished]).toBeGreaterThan(50);
+    expect(tally.ends[SagaStatus.Errored]).toBeGreaterThan(300);
+  });
+});
