@@ -29,6 +29,9 @@ class DiscardingRepository implements SagaRepository {
   async load(): Promise<SagaRecord | null> {
     return null;
   }
+  async loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>> {
+    return uuids.map(() => null);
+  }
   async delete(): Promise<boolean> {
     return false;
   }

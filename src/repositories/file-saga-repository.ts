@@ -9,9 +9,9 @@ import { isFinalStatus } from '../status.js';
 import { DirectoryLock } from './directory-lock.js';
 import { errnoOf, removeFile, removeTempFiles, replaceFile, syncDirectory } from './durable-fs.js';
 import { parseRecordFile, readRecordIndex, recordFileName } from './record-file.js';
+import { listSummaries } from './list-summaries.js';
 import {
   checkNextVersion,
-  matchesFilter,
   summarize,
   type SagaListFilter,
   type SagaListPage,
@@ -49,22 +49,8 @@ export interface FileSagaRepositoryOptions {
 }
 
 const EXECUTIONS_DIR = 'executions';
-
-/** Newest first; among equal `createdAt`, by uuid descending, so that the order is total. */
-function newestFirst(a: SagaRecordSummary, b: SagaRecordSummary): number {
-  return b.createdAt - a.createdAt || (a.uuid < b.uuid ? 1 : a.uuid > b.uuid ? -1 : 0);
-}
-
-/** A cursor names the last item returned (`createdAt:uuid`), not a position, so it stays exact while records come and go. */
-function decodeCursor(cursor: string): { createdAt: number; uuid: string } {
-  const colon = cursor.indexOf(':');
-  const createdAt = Number(cursor.slice(0, colon));
-  const uuid = cursor.slice(colon + 1);
-  if (colon < 1 || !Number.isFinite(createdAt) || !uuid) {
-    throw new RangeError(`FileSagaRepository: cursor ${JSON.stringify(cursor)} is not one list() returned; pass the cursor of the previous page, or null for the first.`);
-  }
-  return { createdAt, uuid };
-}
+/** Files read at once by `loadMany()`: enough to keep the disk busy, few enough not to run out of descriptors. */
+const LOAD_CONCURRENCY = 32;
 
 function checkOptions(options: FileSagaRepositoryOptions): void {
   if (typeof options.dir !== 'string' || options.dir === '') {
@@ -192,6 +178,21 @@ export class FileSagaRepository implements SagaRepository {
     });
   }
 
+  /** Reads the files a few at a time, each in its execution's queue like `load()`. */
+  async loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>> {
+    this.#checkOpen();
+    const out = new Array<SagaRecord | null>(uuids.length).fill(null);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < uuids.length) {
+        const i = next++;
+        out[i] = await this.load(uuids[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, uuids.length) }, worker));
+    return out;
+  }
+
   async delete(uuid: string): Promise<boolean> {
     const path = this.#pathOf(uuid);
     return this.#run(uuid, async () => {
@@ -205,18 +206,7 @@ export class FileSagaRepository implements SagaRepository {
 
   async list(filter: SagaListFilter = {}): Promise<SagaListPage> {
     this.#checkOpen();
-    const limit = filter.limit ?? 100;
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`FileSagaRepository: limit must be a whole number >= 1, got ${limit}.`);
-    const after = filter.cursor ? decodeCursor(filter.cursor) : null;
-    const matching: SagaRecordSummary[] = [];
-    for (const s of this.#index.values()) {
-      if (after && !(s.createdAt < after.createdAt || (s.createdAt === after.createdAt && s.uuid < after.uuid))) continue;
-      if (matchesFilter(s, filter)) matching.push(s);
-    }
-    matching.sort(newestFirst);
-    const items = matching.slice(0, limit).map((s) => ({ ...s }));
-    const last = items[items.length - 1];
-    return { items, cursor: matching.length > limit && last ? `${last.createdAt}:${last.uuid}` : null };
+    return listSummaries(this.#index.values(), filter, 'FileSagaRepository');
   }
 
   /**

@@ -1,19 +1,20 @@
-import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
+import { listSummaries } from './list-summaries.js';
+import { parseRecord } from './parse-record.js';
 import {
   checkNextVersion,
-  matchesFilter,
-  RECORD_FORMAT,
   summarize,
   type SagaListFilter,
   type SagaListPage,
   type SagaRecord,
+  type SagaRecordSummary,
   type SagaRepository,
 } from './saga-repository.js';
 
 /**
  * Keeps executions in this process, for tests and throw-away runs. Records are kept as JSON
- * text, as a durable store would, so a snapshot that does not survive JSON fails here too.
+ * text, as a durable store would, so a snapshot that does not survive JSON fails here too. Paging
+ * follows the same rule as the durable repositories: the cursor names the last item returned.
  *
  * @example
  * ```ts
@@ -21,28 +22,22 @@ import {
  * ```
  */
 export class InMemorySagaRepository implements SagaRepository {
-  readonly #rows = new Map<string, { version: number; json: string; createdAt: number }>();
+  readonly #rows = new Map<string, { json: string; summary: SagaRecordSummary }>();
 
   async store(record: SagaRecord, expectedVersion: number | null): Promise<void> {
     checkNextVersion(record, expectedVersion);
     const current = this.#rows.get(record.uuid);
-    if ((current?.version ?? null) !== expectedVersion) {
-      throw new SagaVersionConflictError(record.uuid, expectedVersion ?? 0, current?.version ?? null);
-    }
-    this.#rows.set(record.uuid, { version: record.version, json: JSON.stringify(record), createdAt: record.createdAt });
+    const actual = current?.summary.version ?? null;
+    if (actual !== expectedVersion) throw new SagaVersionConflictError(record.uuid, expectedVersion ?? 0, actual);
+    this.#rows.set(record.uuid, { json: JSON.stringify(record), summary: summarize(record) });
   }
 
   async load(uuid: string): Promise<SagaRecord | null> {
-    const row = this.#rows.get(uuid);
-    if (!row) return null;
-    let record: SagaRecord;
-    try {
-      record = JSON.parse(row.json) as SagaRecord;
-    } catch (err) {
-      throw new SagaSnapshotError(uuid, 'the stored record is not JSON', { cause: err });
-    }
-    if (record.format !== RECORD_FORMAT) throw new SagaSnapshotError(uuid, `unknown record format ${String(record.format)}`);
-    return record;
+    return this.#read(uuid);
+  }
+
+  async loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>> {
+    return uuids.map((uuid) => this.#read(uuid));
   }
 
   async delete(uuid: string): Promise<boolean> {
@@ -50,15 +45,13 @@ export class InMemorySagaRepository implements SagaRepository {
   }
 
   async list(filter: SagaListFilter = {}): Promise<SagaListPage> {
-    const limit = filter.limit ?? 100;
-    // Newest first; the cursor is the position after the last item returned.
-    const all = [...this.#rows.values()]
-      .map((row) => summarize(JSON.parse(row.json) as SagaRecord))
-      .filter((s) => matchesFilter(s, filter))
-      .sort((a, b) => b.createdAt - a.createdAt || (a.uuid < b.uuid ? 1 : -1));
-    const start = filter.cursor ? Number(filter.cursor) : 0;
-    const items = all.slice(start, start + limit);
-    return { items, cursor: start + limit < all.length ? String(start + limit) : null };
+    return listSummaries(
+      (function* (rows) {
+        for (const row of rows) yield row.summary;
+      })(this.#rows.values()),
+      filter,
+      'InMemorySagaRepository',
+    );
   }
 
   /** Test helper: replaces the stored text of an execution, e.g. with a broken snapshot. */
@@ -68,4 +61,9 @@ export class InMemorySagaRepository implements SagaRepository {
   }
 
   async close(): Promise<void> {}
+
+  #read(uuid: string): SagaRecord | null {
+    const row = this.#rows.get(uuid);
+    return row ? parseRecord(uuid, row.json, 'its stored record') : null;
+  }
 }

@@ -1,12 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import type { SagaLogger } from '../logger.js';
-import { SagaStatus } from '../status.js';
-import { RECORD_FORMAT, summarize, type SagaRecord, type SagaRecordSummary } from './saga-repository.js';
+import { parseRecord } from './parse-record.js';
+import { summarize, type SagaRecord, type SagaRecordSummary } from './saga-repository.js';
 
 const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
-const STATUSES: ReadonlySet<unknown> = new Set(Object.values(SagaStatus));
 const EXTENSION = '.json';
 
 /**
@@ -30,8 +28,8 @@ export function recordFileName(uuid: string): string {
 }
 
 /**
- * Reads the text of an execution file back into a record, or throws `SagaSnapshotError`. The
- * summary fields are checked too, because the index that `list()` serves is built from them.
+ * Reads the text of an execution file back into a record, or throws `SagaSnapshotError`
+ * (see {@link parseRecord}).
  *
  * @example
  * ```ts
@@ -39,28 +37,7 @@ export function recordFileName(uuid: string): string {
  * ```
  */
 export function parseRecordFile(uuid: string, text: string): SagaRecord {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new SagaSnapshotError(uuid, `its file is not JSON (${text.length} bytes)`, { cause: err });
-  }
-  const r = value as Partial<SagaRecord> | null;
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new SagaSnapshotError(uuid, 'its file does not hold a JSON object');
-  if (r.format !== RECORD_FORMAT) throw new SagaSnapshotError(uuid, `unknown record format ${String(r.format)}`);
-  if (r.uuid !== uuid) throw new SagaSnapshotError(uuid, `its file holds execution ${JSON.stringify(r.uuid)}`);
-  const valid =
-    typeof r.sagaName === 'string' &&
-    typeof r.definitionHash === 'string' &&
-    Number.isSafeInteger(r.version) &&
-    (r.version ?? 0) >= 1 &&
-    STATUSES.has(r.status) &&
-    Number.isFinite(r.createdAt) &&
-    Number.isFinite(r.updatedAt) &&
-    Array.isArray(r.outbox) &&
-    (r.timer === null || Number.isFinite(r.timer?.at));
-  if (!valid) throw new SagaSnapshotError(uuid, 'its envelope lacks a field or has one of the wrong type');
-  return r as SagaRecord;
+  return parseRecord(uuid, text, 'its file');
 }
 
 /**

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
-import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import { isFinalStatus, SagaStatus } from '../status.js';
+import { pageLimit } from './list-summaries.js';
+import { parseRecord } from './parse-record.js';
 import {
   checkNextVersion,
   matchesFilter,
-  RECORD_FORMAT,
   type SagaListFilter,
   type SagaListPage,
   type SagaRecord,
@@ -59,6 +59,10 @@ export interface RedisSagaRepositoryOptions {
   logger?: SagaLogger;
 }
 
+/** Executions read by one `loadMany()` round trip. */
+const LOAD_BATCH = 256;
+const CURSOR = /^\d{15}:./;
+
 const pad = (ms: number) => String(Math.max(0, Math.trunc(ms))).padStart(15, '0');
 
 /** FNV-1a: a stable, fast spread of uuids over shards. */
@@ -83,6 +87,8 @@ function shardOf(uuid: string, shards: number): number {
  */
 export class RedisSagaRepository implements SagaRepository {
   readonly redis: Client;
+  /** Prefix of every key of this repository. */
+  readonly keyPrefix: string;
   readonly #scripted: ScriptedRedis;
   readonly #owned: boolean;
   readonly #prefix: string;
@@ -114,6 +120,7 @@ export class RedisSagaRepository implements SagaRepository {
     }
     this.#scripted = this.redis as ScriptedRedis;
     this.#prefix = options.keyPrefix ?? 'sagachart:';
+    this.keyPrefix = this.#prefix;
     this.#shards = shards;
     this.#retentionMs = options.retentionMs;
     this.#clock = options.clock ?? systemClock;
@@ -152,15 +159,21 @@ export class RedisSagaRepository implements SagaRepository {
 
   async load(uuid: string): Promise<SagaRecord | null> {
     const body = await this.redis.hget(`${this.#shardPrefix(uuid)}x:${uuid}`, 'body');
-    if (body === null) return null;
-    let record: SagaRecord;
-    try {
-      record = JSON.parse(body) as SagaRecord;
-    } catch (err) {
-      throw new SagaSnapshotError(uuid, 'the stored record is not JSON', { cause: err });
+    return body === null ? null : parseRecord(uuid, body, 'its stored record');
+  }
+
+  /**
+   * Sends the reads back to back without waiting on each other (ioredis writes them in one go;
+   * on a Cluster each goes to its shard's master), a bounded number at a time.
+   */
+  async loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>> {
+    const out: Array<SagaRecord | null> = [];
+    for (let start = 0; start < uuids.length; start += LOAD_BATCH) {
+      const chunk = uuids.slice(start, start + LOAD_BATCH);
+      const bodies = await Promise.all(chunk.map((uuid) => this.redis.hget(`${this.#shardPrefix(uuid)}x:${uuid}`, 'body')));
+      bodies.forEach((body, i) => out.push(body === null ? null : parseRecord(chunk[i]!, body, 'its stored record')));
     }
-    if (record?.format !== RECORD_FORMAT) throw new SagaSnapshotError(uuid, `unknown record format ${String(record?.format)}`);
-    return record;
+    return out;
   }
 
   async delete(uuid: string): Promise<boolean> {
@@ -173,8 +186,12 @@ export class RedisSagaRepository implements SagaRepository {
    * and merges; the cursor is the last `(createdAt, uuid)` returned, so paging is exact.
    */
   async list(filter: SagaListFilter = {}): Promise<SagaListPage> {
-    const limit = filter.limit ?? 100;
+    const limit = pageLimit(filter, 'RedisSagaRepository');
+    if (filter.cursor && !CURSOR.test(filter.cursor)) {
+      throw new RangeError(`RedisSagaRepository: cursor ${JSON.stringify(filter.cursor)} is not one list() returned; pass the cursor of the previous page, or null for the first.`);
+    }
     const statuses = filter.status === undefined ? null : typeof filter.status === 'string' ? [filter.status] : [...filter.status];
+    if (statuses?.length === 0) return { items: [], cursor: null };
     const indexes = statuses ? statuses.map((s) => `st:${s}`) : filter.sagaName !== undefined ? [`saga:${filter.sagaName}`] : ['all'];
     const min = filter.createdAfter !== undefined ? `[${pad(filter.createdAfter)}` : '-';
     let max = filter.cursor ? `(${filter.cursor}` : filter.createdBefore !== undefined ? `(${pad(filter.createdBefore)}` : '+';

@@ -52,6 +52,10 @@ export interface SagaListFilter {
 /** A page of `list()`: newest first; `cursor` is `null` on the last page. */
 export interface SagaListPage {
   items: SagaRecordSummary[];
+  /**
+   * Opaque; names the last item returned (not a position), so paging stays exact while
+   * executions are created and deleted between pages. Pass it back as `filter.cursor`.
+   */
   cursor: string | null;
 }
 
@@ -63,23 +67,35 @@ export interface SagaListPage {
  * ```ts
  * await repo.store({ ...record, version: 1 }, null); // create
  * await repo.store({ ...record, version: 2 }, 1);    // SagaVersionConflictError if someone else stored 2
+ * const [a, b] = await repo.loadMany([record.uuid, 'unknown']); // b === null
  * ```
  */
 export interface SagaRepository {
   /**
    * Stores `record` if the stored version is `expectedVersion` (`null`: must not exist yet).
-   * `record.version` must be `expectedVersion + 1` (or 1). Throws `SagaVersionConflictError`.
+   * `record.version` must be `expectedVersion + 1` (or 1): `RangeError` otherwise. Throws
+   * `SagaVersionConflictError` when another writer got there first. The record is copied when
+   * called: changing the object afterwards changes nothing stored.
    */
   store(record: SagaRecord, expectedVersion: number | null): Promise<void>;
   /** The stored record, or `null`. Throws `SagaSnapshotError` when it cannot be read. */
   load(uuid: string): Promise<SagaRecord | null>;
+  /**
+   * The stored records of `uuids`, in the same order as given, `null` for an unknown one (a uuid
+   * given twice is answered twice). For recovery, which reads many executions at once: a
+   * repository reads them together rather than one round trip each. Throws `SagaSnapshotError`
+   * when one of them cannot be read, like `load()`.
+   */
+  loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>>;
   /** Removes an execution; returns whether it existed. */
   delete(uuid: string): Promise<boolean>;
+  /** A page of summaries matching `filter`, newest first (ties: uuid descending). */
   list(filter?: SagaListFilter): Promise<SagaListPage>;
+  /** Stops the repository's timers and releases what it opened (a directory lock, its own connection). */
   close(): Promise<void>;
 }
 
-/** Checks the version rule shared by every repository; returns the expected stored version. */
+/** Checks the version rule shared by every repository: `record.version` must be `expectedVersion + 1` (or 1). */
 export function checkNextVersion(record: SagaRecord, expectedVersion: number | null): void {
   const want = (expectedVersion ?? 0) + 1;
   if (record.version !== want) {

@@ -69,6 +69,10 @@ export class CountingRepository implements SagaRepository {
     return this.inner.load(uuid);
   }
 
+  loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>> {
+    return this.inner.loadMany(uuids);
+  }
+
   delete(uuid: string): Promise<boolean> {
     return this.inner.delete(uuid);
   }
