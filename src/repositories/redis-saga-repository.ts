@@ -1,12 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
-import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
-import { isFinalStatus, SagaStatus } from '../status.js';
+import { isFinalStatus, type SagaStatus } from '../status.js';
 import { pageLimit } from './list-summaries.js';
 import { parseRecord } from './parse-record.js';
+import { reportConnectionErrors } from './redis-connection-errors.js';
+import { RedisGroupCommit } from './redis-group-commit.js';
+import { MEMBER_TIME_LENGTH, padTime, RedisKeyLayout } from './redis-key-layout.js';
 import {
   checkNextVersion,
   matchesFilter,
@@ -19,14 +20,15 @@ import {
 
 const lua = (name: string) => readFileSync(new URL(`./redis/${name}`, import.meta.url), 'utf8');
 const SCRIPTS = {
-  sagaStore: { numberOfKeys: 1, lua: lua('store-1.lua') },
+  // No fixed number of keys: the first argument of a call is its number of keys.
+  sagaStoreMany: { lua: lua('store-n.lua') },
   sagaDelete: { numberOfKeys: 1, lua: lua('delete-1.lua') },
   sagaSweep: { numberOfKeys: 1, lua: lua('sweep-1.lua') },
 } as const;
 
 type Client = Redis | Cluster;
 type ScriptedRedis = Client & {
-  sagaStore(key: string, ...args: Array<string | number>): Promise<number | [number, string]>;
+  sagaStoreMany(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
   sagaDelete(key: string, prefix: string, uuid: string): Promise<number>;
   sagaSweep(key: string, prefix: string, now: number, batch: number): Promise<number>;
 };
@@ -53,31 +55,37 @@ export interface RedisSagaRepositoryOptions {
   retentionMs?: number;
   /** How often expired executions are swept. @defaultValue 60000 */
   sweepIntervalMs?: number;
+  /**
+   * Most records one script call stores: the `store()` calls of one tick go out together, in
+   * calls of at most this many records (and about 1 MiB of records), one shard per call on a
+   * Cluster. 1 turns group commit off. @defaultValue 32
+   */
+  maxStoreBatch?: number;
   /** @defaultValue the system clock */
   clock?: Clock;
-  /** @defaultValue warnings and errors to stderr */
+  /**
+   * Told about failed sweeps and, for a client made from a URL, its connection errors (one line
+   * per 5 s at most). @defaultValue warnings and errors to stderr
+   */
   logger?: SagaLogger;
 }
 
+/** Bytes of records per store call at most (beyond it the batch is cut; one larger record goes alone). */
+const MAX_BATCH_BYTES = 1 << 20;
+/** At most one line per this many ms about the owned client's connection errors. */
+const ERROR_LOG_INTERVAL_MS = 5_000;
 /** Executions read by one `loadMany()` round trip. */
 const LOAD_BATCH = 256;
 const CURSOR = /^\d{15}:./;
 
-const pad = (ms: number) => String(Math.max(0, Math.trunc(ms))).padStart(15, '0');
-
-/** FNV-1a: a stable, fast spread of uuids over shards. */
-function shardOf(uuid: string, shards: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < uuid.length; i++) h = Math.imul(h ^ uuid.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % shards;
-}
-
 /**
- * Stores executions in Redis (ioredis). One Lua script per operation (`src/repositories/redis/`):
- * a store is one `EVALSHA` doing compare-and-set on the version, the snapshot with its outbox,
- * and the status, saga and expiry indexes together. Executions are spread over shards; all keys
- * of a shard share a hash tag (`sagachart:{7}:…`), so the same code runs on Redis Cluster.
- * Finished executions are kept for `retentionMs`, then swept.
+ * Stores executions in Redis (ioredis). One Lua script per operation (`src/repositories/redis/`).
+ * Stores are group-committed: the `store()` calls of one tick go out as one `EVALSHA` of
+ * store-n.lua (a few on a Cluster: one per shard), which does each record's compare-and-set and
+ * keeps the status, saga and expiry indexes in step, touching only what changed. Executions are
+ * spread over shards; all keys of a shard share a hash tag (`sagachart:{7}:…`, see
+ * {@link RedisKeyLayout}), so the same code runs on Redis Cluster. Finished executions are kept
+ * for `retentionMs`, then swept.
  *
  * @example
  * ```ts
@@ -91,8 +99,8 @@ export class RedisSagaRepository implements SagaRepository {
   readonly keyPrefix: string;
   readonly #scripted: ScriptedRedis;
   readonly #owned: boolean;
-  readonly #prefix: string;
-  readonly #shards: number;
+  readonly #layout: RedisKeyLayout;
+  readonly #commit: RedisGroupCommit;
   readonly #retentionMs: number | undefined;
   readonly #clock: Clock;
   readonly #log: SagaLogger;
@@ -105,6 +113,10 @@ export class RedisSagaRepository implements SagaRepository {
     }
     if (options.retentionMs !== undefined && !(options.retentionMs >= 0)) {
       throw new RangeError(`RedisSagaRepository: retentionMs must be >= 0, got ${options.retentionMs}.`);
+    }
+    const maxStoreBatch = options.maxStoreBatch ?? 32;
+    if (!Number.isInteger(maxStoreBatch) || maxStoreBatch < 1 || maxStoreBatch > 1024) {
+      throw new RangeError(`RedisSagaRepository: maxStoreBatch must be a whole number from 1 to 1024, got ${maxStoreBatch}.`);
     }
     const given = options.redis;
     const shared = given instanceof Redis || given instanceof Cluster ? given : undefined;
@@ -119,12 +131,19 @@ export class RedisSagaRepository implements SagaRepository {
       if (!(name in this.redis)) this.redis.defineCommand(name, script);
     }
     this.#scripted = this.redis as ScriptedRedis;
-    this.#prefix = options.keyPrefix ?? 'sagachart:';
-    this.keyPrefix = this.#prefix;
-    this.#shards = shards;
+    this.keyPrefix = options.keyPrefix ?? 'sagachart:';
+    this.#layout = new RedisKeyLayout(this.keyPrefix, shards);
+    this.#commit = new RedisGroupCommit(this.#layout, (keys, argv) => this.#scripted.sagaStoreMany(keys.length, ...keys, ...argv), {
+      maxRecords: maxStoreBatch,
+      maxBytes: MAX_BATCH_BYTES,
+      perShard: this.redis instanceof Cluster,
+    });
     this.#retentionMs = options.retentionMs;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? defaultLogger;
+    // A shared client is its owner's to watch; ours would otherwise print every failed reconnect.
+    // (Never detached: a closed client may still report the end of its connection.)
+    if (this.#owned) reportConnectionErrors(this.redis, this.#log, this.#clock, ERROR_LOG_INTERVAL_MS);
     if (this.#retentionMs !== undefined) {
       this.#sweeper = setInterval(() => {
         this.sweep().catch((err: unknown) => this.#log.warn?.('sweeping expired executions failed', { error: String(err) }));
@@ -133,32 +152,19 @@ export class RedisSagaRepository implements SagaRepository {
     }
   }
 
+  /** Number of store script calls sent so far: fewer than stores when group commit batched them. */
+  get storeCalls(): number {
+    return this.#commit.calls;
+  }
+
   async store(record: SagaRecord, expectedVersion: number | null): Promise<void> {
     checkNextVersion(record, expectedVersion);
-    const prefix = this.#shardPrefix(record.uuid);
     const expireAt = this.#retentionMs !== undefined && isFinalStatus(record.status) ? record.updatedAt + this.#retentionMs : '';
-    const result = await this.#scripted.sagaStore(
-      `${prefix}x:${record.uuid}`,
-      prefix,
-      record.uuid,
-      expectedVersion ?? '',
-      record.version,
-      record.status,
-      record.sagaName,
-      record.definitionHash,
-      record.createdAt,
-      record.updatedAt,
-      record.timer?.at ?? '',
-      JSON.stringify(record),
-      expireAt,
-      // Identifies this call: if ioredis re-sends it after a reconnect, it finds its own write.
-      randomUUID(),
-    );
-    storeResult(record.uuid, expectedVersion, result);
+    return this.#commit.store(record, expectedVersion, expireAt);
   }
 
   async load(uuid: string): Promise<SagaRecord | null> {
-    const body = await this.redis.hget(`${this.#shardPrefix(uuid)}x:${uuid}`, 'body');
+    const body = await this.redis.hget(this.#layout.recordKey(uuid), 'body');
     return body === null ? null : parseRecord(uuid, body, 'its stored record');
   }
 
@@ -170,14 +176,14 @@ export class RedisSagaRepository implements SagaRepository {
     const out: Array<SagaRecord | null> = [];
     for (let start = 0; start < uuids.length; start += LOAD_BATCH) {
       const chunk = uuids.slice(start, start + LOAD_BATCH);
-      const bodies = await Promise.all(chunk.map((uuid) => this.redis.hget(`${this.#shardPrefix(uuid)}x:${uuid}`, 'body')));
+      const bodies = await Promise.all(chunk.map((uuid) => this.redis.hget(this.#layout.recordKey(uuid), 'body')));
       bodies.forEach((body, i) => out.push(body === null ? null : parseRecord(chunk[i]!, body, 'its stored record')));
     }
     return out;
   }
 
   async delete(uuid: string): Promise<boolean> {
-    const prefix = this.#shardPrefix(uuid);
+    const prefix = this.#layout.prefixOf(this.#layout.shardOf(uuid));
     return (await this.#scripted.sagaDelete(`${prefix}x:${uuid}`, prefix, uuid)) === 1;
   }
 
@@ -193,16 +199,16 @@ export class RedisSagaRepository implements SagaRepository {
     const statuses = filter.status === undefined ? null : typeof filter.status === 'string' ? [filter.status] : [...filter.status];
     if (statuses?.length === 0) return { items: [], cursor: null };
     const indexes = statuses ? statuses.map((s) => `st:${s}`) : filter.sagaName !== undefined ? [`saga:${filter.sagaName}`] : ['all'];
-    const min = filter.createdAfter !== undefined ? `[${pad(filter.createdAfter)}` : '-';
-    let max = filter.cursor ? `(${filter.cursor}` : filter.createdBefore !== undefined ? `(${pad(filter.createdBefore)}` : '+';
+    const min = filter.createdAfter !== undefined ? `[${padTime(filter.createdAfter)}` : '-';
+    let max = filter.cursor ? `(${filter.cursor}` : filter.createdBefore !== undefined ? `(${padTime(filter.createdBefore)}` : '+';
     const items: SagaRecordSummary[] = [];
     for (;;) {
       const batch = Math.max(limit - items.length, 10);
       // Sent together without waiting on each other (ioredis writes them back to back), one per
       // shard and index: a pipeline could not span the slots of a Cluster.
       const queries: Array<Promise<string[]>> = [];
-      for (let shard = 0; shard < this.#shards; shard++) {
-        for (const index of indexes) queries.push(this.redis.zrange(`${this.#prefixOf(shard)}${index}`, max, min, 'BYLEX', 'REV', 'LIMIT', 0, batch));
+      for (let shard = 0; shard < this.#layout.shards; shard++) {
+        for (const index of indexes) queries.push(this.redis.zrange(`${this.#layout.prefixOf(shard)}${index}`, max, min, 'BYLEX', 'REV', 'LIMIT', 0, batch));
       }
       const replies = await Promise.all(queries);
       // A full reply may have more below its last member: only members at or above the highest
@@ -234,8 +240,8 @@ export class RedisSagaRepository implements SagaRepository {
   /** Deletes finished executions whose retention has run out; returns how many. */
   async sweep(): Promise<number> {
     let total = 0;
-    for (let shard = 0; shard < this.#shards; shard++) {
-      const prefix = this.#prefixOf(shard);
+    for (let shard = 0; shard < this.#layout.shards; shard++) {
+      const prefix = this.#layout.prefixOf(shard);
       for (;;) {
         const n = await this.#scripted.sagaSweep(`${prefix}exp`, prefix, this.#clock.now(), 500);
         total += n;
@@ -245,9 +251,17 @@ export class RedisSagaRepository implements SagaRepository {
     return total;
   }
 
+  /**
+   * Stops the sweep and sends the stores queued in this tick; a client made from a URL is then
+   * closed with QUIT, which Redis answers after those stores (a shared client is left open).
+   */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
-    if (this.#owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    this.#commit.flush();
+    if (!this.#owned) return;
+    await this.redis.quit().catch(() => undefined);
+    // QUIT while reconnecting resolves at once but leaves the reconnect loop running.
+    if (this.redis.status !== 'end') this.redis.disconnect();
   }
 
   /** Deletes every key under this repository's prefix (for tests). */
@@ -256,7 +270,7 @@ export class RedisSagaRepository implements SagaRepository {
     for (const node of nodes) {
       let cursor = '0';
       do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', `${this.#prefix}*`, 'COUNT', 1000);
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${this.keyPrefix}*`, 'COUNT', 1000);
         cursor = next;
         // One key per call: on a Cluster, keys of different shards live in different slots.
         await Promise.all(keys.map((key) => node.unlink(key)));
@@ -264,27 +278,16 @@ export class RedisSagaRepository implements SagaRepository {
     }
   }
 
-  #prefixOf(shard: number): string {
-    return `${this.#prefix}{${shard}}:`;
-  }
-
-  #shardPrefix(uuid: string): string {
-    return this.#prefixOf(shardOf(uuid, this.#shards));
-  }
-
   async #summaries(members: readonly string[]): Promise<Array<SagaRecordSummary | null>> {
     if (!members.length) return [];
     const replies = await Promise.all(
-      members.map((member) => {
-        const uuid = member.slice(16);
-        return this.redis.hmget(`${this.#shardPrefix(uuid)}x:${uuid}`, 'v', 'status', 'saga', 'hash', 'created', 'updated', 'deadline');
-      }),
+      members.map((member) => this.redis.hmget(this.#layout.recordKey(member.slice(MEMBER_TIME_LENGTH)), 'v', 'status', 'saga', 'hash', 'created', 'updated', 'deadline')),
     );
     return replies.map((reply, i) => {
       const [v, status, saga, hash, created, updated, deadline] = reply;
       if (v === null || v === undefined) return null; // deleted between the index read and now
       return {
-        uuid: members[i]!.slice(16),
+        uuid: members[i]!.slice(MEMBER_TIME_LENGTH),
         sagaName: saga ?? '',
         definitionHash: hash ?? '',
         version: Number(v),
@@ -295,13 +298,4 @@ export class RedisSagaRepository implements SagaRepository {
       };
     });
   }
-}
-
-/** Maps the return codes of store-1.lua to errors. */
-function storeResult(uuid: string, expected: number | null, result: number | [number, string]): void {
-  if (result === 1) return;
-  if (Array.isArray(result) && result[0] === -1) {
-    throw new SagaVersionConflictError(uuid, expected ?? 0, result[1] === '' ? null : Number(result[1]));
-  }
-  throw new Error(`store-1.lua returned an unknown code: ${JSON.stringify(result)}`);
 }

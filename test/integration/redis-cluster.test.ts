@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECORD_FORMAT, RedisSagaRepository, Saga, SagaManager, SagaRequest, SagaStatus, SagaVersionConflictError, type SagaRecord } from '../../src/index.js';
+import { RedisKeyLayout } from '../../src/repositories/redis-key-layout.js';
 import { ManualBroker, until } from '../support/harness.js';
 import { freePort, RedisServerProcess } from '../support/redis-server.js';
 
@@ -71,6 +72,38 @@ describe('RedisSagaRepository on a Redis Cluster', () => {
     expect(await repo.load('c000')).toBeNull();
     await repo.clear();
     await repo.close();
+  });
+
+  it('group-commits a batch that mixes shards as one call per shard (a script may touch one slot), each caller with its own outcome', async () => {
+    const repo = new RedisSagaRepository({ redis: cluster, keyPrefix: 'sagachart-cluster-batch:', shards: 16 });
+    try {
+      const uuids = Array.from({ length: 48 }, (_, i) => `g${String(i).padStart(2, '0')}`);
+      const layout = new RedisKeyLayout('sagachart-cluster-batch:', 16);
+      const shards = new Set(uuids.map((u) => layout.shardOf(u)));
+      expect(shards.size).toBeGreaterThan(4);
+      await Promise.all(uuids.map((u, i) => repo.store(record(u, 1, 2_000 + i), null)));
+      expect(repo.storeCalls).toBe(shards.size);
+      // One tick: updates, a stale one, a duplicate create, over every shard.
+      const before = repo.storeCalls;
+      const outcomes = await Promise.allSettled([
+        ...uuids.map((u, i) => repo.store(record(u, 2, 2_000 + i, SagaStatus.Finished), 1)),
+        repo.store(record('g00', 2, 2_000), 1),
+        repo.store(record('g01', 1, 2_001), null),
+      ]);
+      expect(repo.storeCalls - before).toBe(shards.size);
+      expect(outcomes.slice(0, 48).every((o) => o.status === 'fulfilled')).toBe(true);
+      expect(outcomes.slice(48).map((o) => (o.status === 'rejected' ? [o.reason.code, o.reason.uuid, o.reason.actual] : 'stored'))).toEqual([
+        ['SAGA_VERSION_CONFLICT', 'g00', 2],
+        ['SAGA_VERSION_CONFLICT', 'g01', 2],
+      ]);
+      const loaded = await repo.loadMany([...uuids].reverse());
+      expect(loaded.map((r) => [r?.uuid, r?.version, r?.status])).toEqual([...uuids].reverse().map((u) => [u, 2, SagaStatus.Finished]));
+      expect((await repo.list({ status: SagaStatus.Finished, limit: 100 })).items).toHaveLength(48);
+      expect((await repo.list({ status: SagaStatus.Paused, limit: 100 })).items).toHaveLength(0);
+    } finally {
+      await repo.clear();
+      await repo.close();
+    }
   });
 
   it('runs a saga paused on disk through a SagaManager', async () => {
