@@ -1,11 +1,26 @@
 import { matchesFilter, type SagaListFilter, type SagaListPage, type SagaRecordSummary } from './saga-repository.js';
 
-/** Newest first; among equal `createdAt`, by uuid descending, so that the order is total. */
+/**
+ * The order of `list()` in every repository: newest first; among equal `createdAt`, by uuid
+ * descending, so that the order is total.
+ *
+ * @example
+ * ```ts
+ * summaries.sort(newestFirst);
+ * ```
+ */
 export function newestFirst(a: SagaRecordSummary, b: SagaRecordSummary): number {
   return b.createdAt - a.createdAt || (a.uuid < b.uuid ? 1 : a.uuid > b.uuid ? -1 : 0);
 }
 
-/** Checks `filter.limit` (default 100) for every repository: a whole number >= 1. */
+/**
+ * Checks `filter.limit` (default 100) for every repository: a whole number >= 1.
+ *
+ * @example
+ * ```ts
+ * const limit = pageLimit(filter, 'RedisSagaRepository'); // RangeError naming the repository for 0
+ * ```
+ */
 export function pageLimit(filter: SagaListFilter, repository: string): number {
   const limit = filter.limit ?? 100;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`${repository}: limit must be a whole number >= 1, got ${limit}.`);

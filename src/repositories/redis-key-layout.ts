@@ -52,10 +52,18 @@ export class RedisKeyLayout {
   }
 }
 
-/** An index member: `<createdAt, 15 digits>:<uuid>`, so that lexical order is (createdAt, uuid) order. */
+/**
+ * The time part of an index member (`<createdAt, 15 digits>:<uuid>`), so that lexical order is
+ * (createdAt, uuid) order; also the bound of a BYLEX range.
+ *
+ * @example
+ * ```ts
+ * `${padTime(record.createdAt)}:${record.uuid}`; // '001767225600000:0190a5c2-…'
+ * ```
+ */
 export function padTime(ms: number): string {
   return String(Math.max(0, Math.trunc(ms))).padStart(15, '0');
 }
 
-/** Length of the `<createdAt>:` part of an index member. */
+/** Length of the `<createdAt>:` part of an index member: `member.slice(MEMBER_TIME_LENGTH)` is the uuid. */
 export const MEMBER_TIME_LENGTH = 16;

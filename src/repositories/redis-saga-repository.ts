@@ -157,6 +157,11 @@ export class RedisSagaRepository implements SagaRepository {
     return this.#commit.calls;
   }
 
+  /**
+   * Queued for the group commit of this tick. Any other operation sends the queue first, so that
+   * commands still reach Redis in the order they were called (a delete is never overtaken by a
+   * store made before it).
+   */
   async store(record: SagaRecord, expectedVersion: number | null): Promise<void> {
     checkNextVersion(record, expectedVersion);
     const expireAt = this.#retentionMs !== undefined && isFinalStatus(record.status) ? record.updatedAt + this.#retentionMs : '';
@@ -164,6 +169,7 @@ export class RedisSagaRepository implements SagaRepository {
   }
 
   async load(uuid: string): Promise<SagaRecord | null> {
+    this.#commit.flush();
     const body = await this.redis.hget(this.#layout.recordKey(uuid), 'body');
     return body === null ? null : parseRecord(uuid, body, 'its stored record');
   }
@@ -173,6 +179,7 @@ export class RedisSagaRepository implements SagaRepository {
    * on a Cluster each goes to its shard's master), a bounded number at a time.
    */
   async loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>> {
+    this.#commit.flush();
     const out: Array<SagaRecord | null> = [];
     for (let start = 0; start < uuids.length; start += LOAD_BATCH) {
       const chunk = uuids.slice(start, start + LOAD_BATCH);
@@ -183,6 +190,7 @@ export class RedisSagaRepository implements SagaRepository {
   }
 
   async delete(uuid: string): Promise<boolean> {
+    this.#commit.flush();
     const prefix = this.#layout.prefixOf(this.#layout.shardOf(uuid));
     return (await this.#scripted.sagaDelete(`${prefix}x:${uuid}`, prefix, uuid)) === 1;
   }
@@ -192,6 +200,7 @@ export class RedisSagaRepository implements SagaRepository {
    * and merges; the cursor is the last `(createdAt, uuid)` returned, so paging is exact.
    */
   async list(filter: SagaListFilter = {}): Promise<SagaListPage> {
+    this.#commit.flush();
     const limit = pageLimit(filter, 'RedisSagaRepository');
     if (filter.cursor && !CURSOR.test(filter.cursor)) {
       throw new RangeError(`RedisSagaRepository: cursor ${JSON.stringify(filter.cursor)} is not one list() returned; pass the cursor of the previous page, or null for the first.`);
@@ -239,6 +248,7 @@ export class RedisSagaRepository implements SagaRepository {
 
   /** Deletes finished executions whose retention has run out; returns how many. */
   async sweep(): Promise<number> {
+    this.#commit.flush();
     let total = 0;
     for (let shard = 0; shard < this.#layout.shards; shard++) {
       const prefix = this.#layout.prefixOf(shard);

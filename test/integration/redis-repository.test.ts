@@ -182,6 +182,18 @@ describe('RedisSagaRepository group commit', () => {
     }
   });
 
+  it('keeps call order: a load or delete called after a store in the same tick is not overtaken by it', async () => {
+    const repo = redisRepository();
+    const [, loaded] = await Promise.all([repo.store(record('o1', 1), null), repo.load('o1')]);
+    expect(loaded?.version).toBe(1);
+    const [, deleted] = await Promise.all([repo.store(record('o2', 1), null), repo.delete('o2')]);
+    expect(deleted).toBe(true);
+    expect(await repo.load('o2')).toBeNull();
+    const [, many, page] = await Promise.all([repo.store(record('o3', 1), null), repo.loadMany(['o3']), repo.list({ limit: 10 })]);
+    expect(many.map((r) => r?.uuid)).toEqual(['o3']);
+    expect(page.items.map((s) => s.uuid).sort()).toEqual(['o1', 'o3']);
+  });
+
   it('can be turned off: maxStoreBatch 1 makes one call per store', async () => {
     const repo = redisRepository({ maxStoreBatch: 1 });
     await Promise.all(Array.from({ length: 5 }, (_, i) => repo.store(record(`one-${i}`, 1), null)));
