@@ -4,9 +4,15 @@
 // - minimal: bench/lib/minimal-chart.ts with handlers sent in as events, no child actors;
 // - + promise actors: each handler a promise actor invoked by its state (DESIGN.md §4);
 // - + child machines: the wait for each response a child machine too (DESIGN.md §4);
-// - sagachart: the chart compileSaga() builds, driven through createSagaActor().
+// - sagachart: the chart compileSaga() builds, driven through createSagaActor();
+// - sagachart on its table: the same chart run on its transition table (machines/table), as the
+//   runtime runs it: the table's ratio to the actor on the same chart is the point of DESIGN §4.
 // Usage: chart-cost.ts [--sagas N] [--chart <name prefix>]
 import { parseArgs } from 'node:util';
+import { compileDefinition } from '../machines/compile.js';
+import type { SagaChartEffect } from '../machines/effects.js';
+import type { TableEffect } from '../machines/table/state-table.js';
+import type { HandlerInput, HandlerOutput } from '../machines/types.js';
 import { createSagaActor, pendingWork } from '../src/index.js';
 import { BENCH_SAGA } from './lib/bench-saga.js';
 import { minimalChart, runMinimalSaga, type Data, type MinimalChartOptions } from './lib/minimal-chart.js';
@@ -43,6 +49,39 @@ function runSagachart(data: Data, fail: boolean): Promise<Ending> {
   });
 }
 
+/** The same saga on the chart's transition table: handlers run by the definition's runner, requests read from effects. */
+function runOnTable(data: Data, fail: boolean): Promise<Ending> {
+  const { table, runHandler } = compileDefinition(BENCH_SAGA);
+  const { state, effects } = table.start({ uuid: `t-${data.i}`, data });
+  const pump = (first: TableEffect[]): Array<Extract<SagaChartEffect, { kind: 'request' }>> => {
+    const requests: Array<Extract<SagaChartEffect, { kind: 'request' }>> = [];
+    for (let queue = first; queue.length; ) {
+      const next: TableEffect[] = [];
+      for (const e of queue) {
+        if (e.type === 'task') next.push(...table.resolveTask(state, e.path, runHandler(e.input as HandlerInput) as HandlerOutput));
+        else if (e.type === 'effect' && (e.effect as SagaChartEffect).kind === 'request') requests.push(e.effect as Extract<SagaChartEffect, { kind: 'request' }>);
+      }
+      queue = next;
+    }
+    return requests;
+  };
+  pump(effects);
+  return new Promise((resolve) => {
+    const answer = (requests: Array<Extract<SagaChartEffect, { kind: 'request' }>>) => {
+      if (state.leaf.node.key === 'finished' || state.leaf.node.key === 'errored') {
+        const undone = Object.values((state.context as { steps: Record<string, { compensated?: boolean }> }).steps).filter((s) => s.compensated).length;
+        return resolve(state.leaf.node.key === 'finished' ? 'finished' : undone === 2 ? 'compensated' : 'error');
+      }
+      for (const { request: r } of requests) {
+        const status = r.step === 'ship' && fail ? 400 : 200;
+        const response = { requestId: r.requestId, status, content: { ok: true }, relatedServices: [] };
+        queueMicrotask(() => answer(pump(table.send(state, { type: 'saga.response', step: r.step, phase: r.phase, attempt: r.attempt, response }))));
+      }
+    };
+    answer(pump(table.send(state, { type: 'saga.start' })));
+  });
+}
+
 const minimal = (options: MinimalChartOptions) => {
   const machine = minimalChart(options);
   return (data: Data, fail: boolean): Promise<Ending> =>
@@ -54,6 +93,7 @@ const CHARTS: Array<{ name: string; run: (data: Data, fail: boolean) => Promise<
   { name: '+ promise actors', run: minimal({ handlers: 'actors', remoteChildren: false }) },
   { name: '+ child machines', run: minimal({ handlers: 'actors', remoteChildren: true }) },
   { name: 'sagachart', run: runSagachart },
+  { name: 'sagachart on its table', run: runOnTable },
 ];
 
 async function measure(run: (data: Data, fail: boolean) => Promise<Ending>, count: number) {
@@ -79,7 +119,10 @@ const base = rows[0]!.cpuUsPerSaga;
 console.log('\n| chart | CPU µs per saga | × minimal | finished | compensated | errors |');
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.chart} | ${r.cpuUsPerSaga} | ${(r.cpuUsPerSaga / base).toFixed(2)} | ${r.finished} | ${r.compensated} | ${r.error} |`);
-const result = { bench: 'chart-cost', sagas: SAGAS, inFlight: IN_FLIGHT, charts: rows };
+const actor = rows.find((r) => r.chart === 'sagachart')?.cpuUsPerSaga;
+const onTable = rows.find((r) => r.chart === 'sagachart on its table')?.cpuUsPerSaga;
+if (actor && onTable) console.log(`\nthe table costs ${(onTable / actor).toFixed(2)}× the XState actor on the same chart (${onTable} against ${actor} µs per saga)`);
+const result = { bench: 'chart-cost', sagas: SAGAS, inFlight: IN_FLIGHT, charts: rows, tableVsActor: actor && onTable ? +(onTable / actor).toFixed(3) : null };
 console.log(JSON.stringify(result));
 const expected = { finished: SAGAS - Math.floor(SAGAS / 10), compensated: Math.floor(SAGAS / 10) };
 if (rows.some((r) => r.error || r.finished !== expected.finished || r.compensated !== expected.compensated)) {

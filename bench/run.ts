@@ -1,5 +1,7 @@
 // `npm run bench` (quick: concurrency 64, 10% failing, a few seconds per contender) and
 // `npm run bench -- --full` (concurrency 1, 64 and 512, with 10% and 0% failing, median of 3).
+// `--concurrency 1,512` picks the in-flight levels, `--only floor-redis,sagachart` the contenders
+// (and skips the extras), `--repeats N` the repeats.
 // Every contender runs in its own process with its own participant process, in one run, on the
 // same workload (bench/lib/workload.ts). Prints a table, one JSON line per run, and writes
 // bench/results/<date>[-full].json and .md (the README's tables are copied from the .md).
@@ -10,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 
-const { values } = parseArgs({ options: { full: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { full: { type: 'boolean', default: false }, only: { type: 'string' }, concurrency: { type: 'string' }, repeats: { type: 'string' } },
+});
 const full = values.full;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -39,9 +43,15 @@ interface Run {
   failRate: number;
 }
 const matrix: Run[] = [];
-const concurrencies = full ? [1, 64, 512] : [64];
+const list = (text: string, what: string) =>
+  text.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${what} takes whole numbers >= 1 separated by commas, got ${JSON.stringify(text)}`);
+    return n;
+  });
+const concurrencies = values.concurrency ? list(values.concurrency, 'concurrency') : full ? [1, 64, 512] : [64];
 const failRates = full ? [0.1, 0] : [0.1];
-const repeats = full ? 3 : 1;
+const repeats = values.repeats ? list(values.repeats, 'repeats')[0]! : full ? 3 : 1;
 for (const failRate of failRates) for (const concurrency of concurrencies) for (const contender of CONTENDERS) for (let r = 0; r < repeats; r++) matrix.push({ contender, concurrency, failRate });
 
 const EXTRAS = [
@@ -79,7 +89,7 @@ const runs: Json[] = [];
 let failures = 0;
 for (const run of matrix) {
   bar.update({ what: `${run.contender.name} c=${run.concurrency} fail=${run.failRate}` });
-  const scale = run.concurrency === 1 ? 0.1 : run.concurrency === 512 ? 2 : 1;
+  const scale = run.concurrency <= 4 ? 0.1 : run.concurrency >= 256 ? 2 : 1;
   const sagas = Math.max(100, Math.round(run.contender.sagas * scale));
   const result = await runScript(`./contenders/${run.contender.script}`, [
     '--concurrency', String(run.concurrency),
@@ -137,14 +147,14 @@ const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), Node ${p
 const md = [`Measured ${date.slice(0, 10)} on ${machine}; ${full ? 'full matrix, medians of 3' : 'quick run'}.`, '', ...lines, ''];
 for (const e of extras) md.push(`- ${e.bench}: ${JSON.stringify(e)}`);
 console.log(`\n${md.join('\n')}`);
-for (const r of rows) console.log(JSON.stringify(r));
-for (const e of extras) console.log(JSON.stringify(e));
 
 mkdirSync(here('./results/'), { recursive: true });
 const base = here(`./results/${date.slice(0, 10)}${full ? '-full' : ''}`);
 writeFileSync(`${base}.json`, JSON.stringify({ date, machine, full, rows, runs, extras }, null, 2) + '\n');
 writeFileSync(`${base}.md`, md.join('\n') + '\n');
 console.log(`\nwrote ${base}.json and .md`);
+// One JSON line of figures, last: every row (medians) and every extra.
+console.log(JSON.stringify({ bench: 'sagachart', date, machine, full, rows, extras }));
 if (failures) {
   console.error(`${failures} run(s) failed or had errors: they are not results.`);
   process.exitCode = 1;

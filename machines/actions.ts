@@ -25,10 +25,13 @@ export const remoteOutput = (args: ActionArgs) => args.event.output as RemoteSte
  * actions, so tests on a `ManualClock` see exact times.
  */
 export function chartActions(clock: Clock) {
-  const patch = (context: SagaMachineContext, path: string, change: Partial<StepRecord>) => ({
-    ...context.steps,
-    [path]: { ...context.steps[path], ...change },
-  });
+  // Copies by hand: a spread with a computed key is a slow path of V8, and this runs at every step.
+  const patch = (context: SagaMachineContext, path: string, change: Partial<StepRecord>) => {
+    const steps: Record<string, StepRecord> = {};
+    for (const key in context.steps) steps[key] = context.steps[key]!;
+    steps[path] = Object.assign({}, context.steps[path], change);
+    return steps;
+  };
 
   /** Writes part of a step's record, computed from the context and event. */
   const record = (path: string, change: (args: ActionArgs) => Partial<StepRecord>) =>

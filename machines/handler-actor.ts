@@ -26,27 +26,14 @@ function invalid(step: string, hook: string, expected: string, got: unknown): Er
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function';
 
-/** Runs `fn` and hands its value, or what it threw or rejected with, to `done` / `failed`: at once when `fn` returns a plain value. */
-function settle<T>(fn: () => unknown, done: (value: unknown) => T, failed: (err: unknown) => T): T | Promise<T> {
-  const finish = (v: unknown): T => {
-    try {
-      return done(v);
-    } catch (err) {
-      return failed(err);
-    }
-  };
-  let value: unknown;
-  try {
-    value = fn();
-  } catch (err) {
-    return failed(err);
-  }
-  return isThenable(value) ? Promise.resolve(value).then(finish, failed) : finish(value);
+/** A failure of the handler as data: the context stays as it was. */
+function failure(input: HandlerInput, err: unknown): HandlerOutput {
+  return { ok: false, data: input.data, error: toErrorInfo(err, HANDLER_FAILED) };
 }
 
 /** The first branch whose condition holds (conditions may be async), else `null`. */
 function chooseBranch(step: ConditionalSagaStep<object>, ctx: SagaContext, response: SagaResponse | undefined, input: HandlerInput, from = 0): HandlerOutput | Promise<HandlerOutput> {
-  const failed = (err: unknown): HandlerOutput => ({ ok: false, data: input.data, error: toErrorInfo(err, HANDLER_FAILED) });
+  const failed = (err: unknown): HandlerOutput => failure(input, err);
   for (let i = from; i < step.branches.length; i++) {
     const branch = step.branches[i]!;
     const chosen: HandlerOutput = { ok: true, data: input.data, branch: branch.key };
@@ -66,20 +53,36 @@ function chooseBranch(step: ConditionalSagaStep<object>, ctx: SagaContext, respo
 
 /** Runs one handler; synchronously when the handler is synchronous. Never throws or rejects: failures are data. */
 function run(step: SagaStep, input: HandlerInput): HandlerOutput | Promise<HandlerOutput> {
-  const failed = (err: unknown): HandlerOutput => ({ ok: false, data: input.data, error: toErrorInfo(err, HANDLER_FAILED) });
   let ctx: SagaContext;
   let response: SagaResponse | undefined;
   try {
     ctx = new SagaContext(input.data);
     response = input.response ? SagaResponse.from(input.response) : undefined;
   } catch (err) {
-    return failed(err);
+    return failure(input, err);
   }
   if (step.kind === 'conditional') return chooseBranch(step, ctx, response, input);
   const handler = step[`${input.hook}Handler` as 'onExecuteHandler'];
   if (!handler) return { ok: true, data: input.data };
-  const finish = (result: unknown): HandlerOutput => {
-    if (result instanceof Error) return { ok: false, data: input.data, error: toErrorInfo(result, HANDLER_FAILED) };
+  let result: unknown;
+  try {
+    result = handler(ctx, response as SagaResponse);
+  } catch (err) {
+    return failure(input, err);
+  }
+  if (isThenable(result)) {
+    return Promise.resolve(result).then(
+      (value) => outcome(step, input, ctx, value),
+      (err: unknown) => failure(input, err),
+    );
+  }
+  return outcome(step, input, ctx, result);
+}
+
+/** What a handler's result means for the chart (a request, the context, or a failure). */
+function outcome(step: SagaStep, input: HandlerInput, ctx: SagaContext, result: unknown): HandlerOutput {
+  try {
+    if (result instanceof Error) return failure(input, result);
     const buildsRequest = step.kind === 'remote' && (input.hook === 'onExecute' || input.hook === 'onFailure');
     if (buildsRequest) {
       if (result !== undefined && !(result instanceof SagaRequest)) {
@@ -92,8 +95,9 @@ function run(step: SagaStep, input: HandlerInput): HandlerOutput | Promise<Handl
       return { ok: false, data: input.data, error: invalid(step.name, input.hook, 'the context, nothing or an Error', result) };
     }
     return { ok: true, data: contextData(ctx, result, step.name, input.hook) };
-  };
-  return settle(() => handler(ctx, response as SagaResponse), finish, failed);
+  } catch (err) {
+    return failure(input, err);
+  }
 }
 
 const RESOLVED = 'sagachart.handler.resolved';

@@ -37,7 +37,23 @@ export function createRemoteStepMachine(clock: Clock) {
     },
   }).createMachine({
     id: 'remote-step',
-    context: ({ input }) => ({ ...input, attempt: input.firstAttempt, deadline: null, errors: [], response: null }),
+    // Field by field rather than a spread of the input: this runs for every request.
+    context: ({ input }) => ({
+      uuid: input.uuid,
+      sagaName: input.sagaName,
+      step: input.step,
+      phase: input.phase,
+      target: input.target,
+      content: input.content,
+      firstAttempt: input.firstAttempt,
+      maxAttempts: input.maxAttempts,
+      backoffMs: input.backoffMs,
+      timeoutMs: input.timeoutMs,
+      attempt: input.firstAttempt,
+      deadline: null,
+      errors: [],
+      response: null,
+    }),
     initial: 'waiting',
     states: {
       waiting: {

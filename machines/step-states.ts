@@ -55,12 +55,11 @@ const noRequest = (args: ActionArgs): boolean => !(handlerOutput(args) as { requ
 
 const handlerInput =
   (path: string, hook: HandlerHookName, withResponse = false) =>
-  ({ context, event }: ActionArgs): HandlerInput => ({
-    step: path,
-    hook,
-    data: context.data,
-    ...(withResponse ? { response: (remoteOutput({ context, event }) as { response: HandlerInput['response'] }).response } : {}),
-  });
+  ({ context, event }: ActionArgs): HandlerInput => {
+    const input: HandlerInput = { step: path, hook, data: context.data };
+    if (withResponse) input.response = (remoteOutput({ context, event }) as { response: HandlerInput['response'] }).response;
+    return input;
+  };
 
 /**
  * Invokes one handler of a step: a failure (returned, thrown, or the actor erroring) takes

@@ -1,5 +1,5 @@
 import type { ErrorInfo, JsonObject, JsonValue } from '../src/json.js';
-import type { StepPhase } from '../src/messages/request-id.js';
+import type { RequestKey, StepPhase } from '../src/messages/request-id.js';
 import type { SagaResponseData } from '../src/messages/saga-response.js';
 import type { SagaDeadlineEvent } from '../src/messages/saga-timer.js';
 import type { SagaStepStatus } from '../src/status.js';
@@ -119,3 +119,8 @@ export interface RemoteStepContext extends RemoteStepInput {
 export type RemoteStepOutput =
   | { kind: 'response'; response: SagaResponseData; attempts: number }
   | { kind: 'failed'; error: ErrorInfo; attempts: number };
+
+/** The event that delivers a participant's response to its execution: the one way to build it. */
+export function responseEvent(response: SagaResponseData, key: RequestKey): Extract<SagaMachineEvent, { type: 'saga.response' }> {
+  return { type: 'saga.response', step: key.step, phase: key.phase, attempt: key.attempt, response };
+}

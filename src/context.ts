@@ -3,41 +3,44 @@ import { cloneJson } from './json.js';
 const DATA = Symbol('sagachart.context.data');
 const METHODS = new Set(['get', 'set', 'has', 'delete', 'keys', 'entries', 'update', 'toJSON']);
 
+/** One proxy handler for every context: attribute access reads and writes the data. */
+const ATTRIBUTES: ProxyHandler<SagaContextBase<object>> = {
+  get(target, prop, receiver) {
+    if (typeof prop === 'symbol' || METHODS.has(prop) || prop === 'constructor') {
+      return Reflect.get(target, prop, receiver) as unknown;
+    }
+    return target[DATA][prop];
+  },
+  set(target, prop, value) {
+    if (typeof prop === 'symbol' || METHODS.has(prop)) {
+      throw new TypeError(`SagaContext key "${String(prop)}" is a method name; use ctx.set(${JSON.stringify(String(prop))}, value).`);
+    }
+    target[DATA][prop] = value;
+    return true;
+  },
+  has(target, prop) {
+    return typeof prop === 'string' && Object.hasOwn(target[DATA], prop);
+  },
+  deleteProperty(target, prop) {
+    if (typeof prop === 'string') delete target[DATA][prop];
+    return true;
+  },
+  ownKeys(target) {
+    return Object.keys(target[DATA]);
+  },
+  getOwnPropertyDescriptor(target, prop) {
+    if (typeof prop !== 'string' || !Object.hasOwn(target[DATA], prop)) return undefined;
+    return { value: target[DATA][prop], writable: true, enumerable: true, configurable: true };
+  },
+};
+
 class SagaContextBase<T extends object> {
   /** @internal */
   readonly [DATA]: Record<string, unknown>;
 
   constructor(data?: T) {
     this[DATA] = data ? cloneJson(data as Record<string, unknown>) : {};
-    return new Proxy(this, {
-      get(target, prop, receiver) {
-        if (typeof prop === 'symbol' || METHODS.has(prop) || prop === 'constructor') {
-          return Reflect.get(target, prop, receiver) as unknown;
-        }
-        return target[DATA][prop];
-      },
-      set(target, prop, value) {
-        if (typeof prop === 'symbol' || METHODS.has(prop)) {
-          throw new TypeError(`SagaContext key "${String(prop)}" is a method name; use ctx.set(${JSON.stringify(String(prop))}, value).`);
-        }
-        target[DATA][prop] = value;
-        return true;
-      },
-      has(target, prop) {
-        return typeof prop === 'string' && Object.hasOwn(target[DATA], prop);
-      },
-      deleteProperty(target, prop) {
-        if (typeof prop === 'string') delete target[DATA][prop];
-        return true;
-      },
-      ownKeys(target) {
-        return Object.keys(target[DATA]);
-      },
-      getOwnPropertyDescriptor(target, prop) {
-        if (typeof prop !== 'string' || !Object.hasOwn(target[DATA], prop)) return undefined;
-        return { value: target[DATA][prop], writable: true, enumerable: true, configurable: true };
-      },
-    });
+    return new Proxy(this, ATTRIBUTES as ProxyHandler<this>);
   }
 
   /** The value stored under `key`. */

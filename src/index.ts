@@ -41,7 +41,7 @@ export { sagaDiagram } from '../machines/diagram.js';
 export type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, StepRecord, FailureInfo } from '../machines/types.js';
 
 export { SagaManager, type SagaManagerOptions, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
-export { SagaExecution, type SagaStepFailure } from './manager/saga-execution.js';
+export { SagaExecution, type SagaStepFailure } from './runtime/saga-execution.js';
 
 export {
   RECORD_FORMAT,
@@ -90,4 +90,6 @@ export {
   SagaManagerClosedError,
   SagaBusinessError,
   SagaChartUnsupportedError,
+  SagaChartError,
+  SagaAlreadyRunningError,
 } from './errors/index.js';

@@ -273,8 +273,16 @@ export class StateTable {
   #eventless(state: TableState, event: TableEvent, effects: TableEffect[], deferred: Deferred[], path: readonly string[]): void {
     for (let n = 0; state.status === 'active'; n++) {
       if (n > MAX_MICROSTEPS) throw new Error(`${this.machine.id}: more than ${MAX_MICROSTEPS} eventless transitions in a row at ${state.leaf.node.id}`);
+      const always = state.leaf.always;
+      if (!always.length) return;
       const args: ChartArgs = { context: state.context, event };
-      const taken = state.leaf.always.find((c) => !c.guard || this.#guard(c.guard, args, state, event));
+      let taken: (typeof always)[number] | undefined;
+      for (const c of always) {
+        if (!c.guard || this.#guard(c.guard, args, state, event)) {
+          taken = c;
+          break;
+        }
+      }
       if (!taken) return;
       this.#run(state, taken.plan, event, effects, deferred, path);
     }
@@ -290,10 +298,6 @@ export class StateTable {
 
   /** Deferred work of a macrostep, in order: events to children, children started. */
   #flush(state: TableState, deferred: Deferred[], effects: TableEffect[], path: readonly string[], observer: TableObserver | undefined, mailbox?: TableEvent[]): void {
-    const done = (id: string, output: unknown) => {
-      if (mailbox) mailbox.push(doneActorEvent(id, output));
-      else this.#deliver(state, doneActorEvent(id, output), effects, path, observer);
-    };
     for (const d of deferred) {
       const child = state.children[d.kind === 'send' ? d.to : d.id];
       if (!child) continue; // stopped before its turn: XState drops the work too
@@ -310,29 +314,45 @@ export class StateTable {
         effects.push(...early);
         child.table.#flush(child.state, later, effects, childPath, undefined);
       }
-      if ((child.state.status as TableState['status']) === 'done') done(childPath[childPath.length - 1]!, child.state.output);
+      if ((child.state.status as TableState['status']) === 'done') {
+        const done = doneActorEvent(childPath[childPath.length - 1]!, child.state.output);
+        if (mailbox) mailbox.push(done);
+        else this.#deliver(state, done, effects, path, observer);
+      }
     }
   }
 
+  /**
+   * Runs a plan's operations. Like XState, every assign yields a new context object, so a context
+   * seen before (in a persisted snapshot, a view) never changes; unlike XState, the assigns of one
+   * transition share one new object: the first copies, the next ones write into that copy.
+   */
   #run(state: TableState, plan: Plan<StateTable>, event: TableEvent, effects: TableEffect[], deferred: Deferred[], path: readonly string[]): void {
-    for (const op of plan.ops) this.#op(state, op, event, effects, deferred, path);
+    let fresh: object | null = null;
+    for (const op of plan.ops) {
+      if (op.op === 'assign' || op.op === 'assignProps') {
+        const partial = this.#partial(op, state.context, event);
+        if (fresh !== null && state.context === fresh) Object.assign(fresh, partial);
+        else state.context = fresh = Object.assign({}, state.context, partial);
+      } else this.#op(state, op, event, effects, deferred, path);
+    }
     state.leaf = plan.to;
+  }
+
+  #partial(op: Extract<Op<StateTable>, { op: 'assign' | 'assignProps' }>, context: unknown, event: TableEvent): Record<string, unknown> | undefined {
+    const args: ChartArgs = { context, event, spawn: refuseSpawn, self: undefined, system: undefined };
+    if (op.op === 'assign') return op.assignment(args, undefined);
+    const partial: Record<string, unknown> = {};
+    for (const [key, value] of op.props) partial[key] = typeof value === 'function' ? (value as (a: ChartArgs, p: undefined) => unknown)(args, undefined) : value;
+    return partial;
   }
 
   #op(state: TableState, op: Op<StateTable>, event: TableEvent, effects: TableEffect[], deferred: Deferred[], path: readonly string[]): void {
     switch (op.op) {
-      case 'assign': {
-        const partial = op.assignment({ context: state.context, event, spawn: refuseSpawn, self: undefined, system: undefined }, undefined);
-        state.context = Object.assign({}, state.context, partial);
+      case 'assign':
+      case 'assignProps':
+        state.context = Object.assign({}, state.context, this.#partial(op, state.context, event));
         return;
-      }
-      case 'assignProps': {
-        const args: ChartArgs = { context: state.context, event, spawn: refuseSpawn, self: undefined, system: undefined };
-        const partial: Record<string, unknown> = {};
-        for (const [key, value] of op.props) partial[key] = typeof value === 'function' ? (value as (a: ChartArgs, p: undefined) => unknown)(args, undefined) : value;
-        state.context = Object.assign({}, state.context, partial);
-        return;
-      }
       case 'sendTo': {
         if (!state.children[op.to]) throw new Error(`Unable to send event to actor '${op.to}' from machine '${this.machine.id}'.`);
         const sent = typeof op.event === 'function' ? (op.event as (a: ChartArgs, p: undefined) => TableEvent)({ context: state.context, event }, undefined) : (op.event as TableEvent);

@@ -19,3 +19,5 @@ export { SagaUnknownRequestError } from './saga-unknown-request-error.js';
 export { SagaManagerClosedError } from './saga-manager-closed-error.js';
 export { SagaBusinessError } from './saga-business-error.js';
 export { SagaChartUnsupportedError } from './saga-chart-unsupported-error.js';
+export { SagaChartError } from './saga-chart-error.js';
+export { SagaAlreadyRunningError } from './saga-already-running-error.js';

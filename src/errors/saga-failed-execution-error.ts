@@ -1,4 +1,4 @@
-import type { SagaExecution } from '../manager/saga-execution.js';
+import type { SagaExecution } from '../runtime/saga-execution.js';
 import { SagaError } from './saga-error.js';
 
 /**

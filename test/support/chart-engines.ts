@@ -10,7 +10,7 @@ import type { SagaChartEffect } from '../../machines/effects.js';
 import { pendingWork } from '../../machines/read.js';
 import type { StateTable, TableEffect, TableState } from '../../machines/table/state-table.js';
 import type { HandlerInput, HandlerOutput, SagaMachineEvent } from '../../machines/types.js';
-import { SagaExecution } from '../../src/manager/saga-execution.js';
+import { SagaExecution } from '../../src/runtime/saga-execution.js';
 import type { Clock, OutgoingRequest, Saga, SagaTimer } from '../../src/index.js';
 
 /** The JSON round trip a repository applies: what is compared. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createInspector } from '@statelyai/inspect';
 import type { InspectionEvent } from 'xstate';
 import {
   InMemorySagaRepository,
@@ -14,7 +15,7 @@ import {
   SagaStatus,
   SagaStepStatus,
   SagaUnknownRequestError,
-  SagaVersionConflictError,
+  SagaAlreadyRunningError,
   type SagaRecord,
 } from '../../src/index.js';
 import { collectingLogger, ManualBroker, recordingBroker, until } from '../support/harness.js';
@@ -84,10 +85,24 @@ describe('SagaManager.run options', () => {
     await manager.close();
   });
 
-  it('refuses a second run with the same uuid', async () => {
-    const manager = new SagaManager({ broker: new ManualBroker(), sagas: [ORDER], logger: quiet() });
-    await manager.run(ORDER, { uuid: 'fixed-id', pauseOnDisk: true });
-    await expect(manager.run(ORDER, { uuid: 'fixed-id', pauseOnDisk: true })).rejects.toBeInstanceOf(SagaVersionConflictError);
+  it('refuses a second run with the same uuid: while the first runs, and once it is stored', async () => {
+    const broker = new ManualBroker();
+    const repository = new InMemorySagaRepository();
+    const manager = new SagaManager({ broker, repository, sagas: [ORDER], logger: quiet() });
+    const first = manager.run(ORDER, { uuid: 'fixed-id' });
+    const concurrent = manager.run(ORDER, { uuid: 'fixed-id' });
+    await expect(concurrent).rejects.toBeInstanceOf(SagaAlreadyRunningError);
+    await expect(concurrent).rejects.toMatchObject({ code: 'SAGA_ALREADY_RUNNING', uuid: 'fixed-id' });
+    await until(() => broker.requests.length === 1, 'the first run waits on its request');
+    // Another manager on the same repository: the uuid is taken by a stored execution.
+    const other = new SagaManager({ broker: new ManualBroker(), repository, sagas: [ORDER], logger: quiet() });
+    await expect(other.run(ORDER, { uuid: 'fixed-id', pauseOnDisk: true })).rejects.toBeInstanceOf(SagaAlreadyRunningError);
+    broker.answer(broker.requests[0]!, 200, { id: 'r-1' });
+    await until(() => broker.requests.length === 2, 'the charge is requested');
+    broker.answer(broker.requests[1]!, 200, {});
+    expect((await first).status).toBe(SagaStatus.Finished);
+    await expect(manager.run(ORDER, { uuid: 'fixed-id' })).rejects.toBeInstanceOf(SagaAlreadyRunningError);
+    await other.close();
     await manager.close();
   });
 });
@@ -123,7 +138,8 @@ describe('SagaManager lookups and bad input', () => {
     const broker = new ManualBroker();
     const repository = new InMemorySagaRepository();
     const logger = quiet();
-    const manager = new SagaManager({ broker, repository, sagas: [ORDER], logger });
+    // Nothing kept in memory once paused: each response reads the (broken) record.
+    const manager = new SagaManager({ broker, repository, sagas: [ORDER], logger, pausedCacheSize: 0 });
     const a = await manager.run(ORDER, { pauseOnDisk: true });
     const b = await manager.run(ORDER, { pauseOnDisk: true });
     repository.corrupt(a.uuid, '{"format":1, broken');
@@ -139,6 +155,70 @@ describe('SagaManager lookups and bad input', () => {
     broker.answer(broker.last('inventory.reserve'), 200, { id: 'x' });
     await until(() => broker.requests.some((r) => r.uuid === c.uuid && r.target === 'payment.charge'), 'the good saga goes on');
     await manager.close();
+  });
+});
+
+describe('the cache of executions paused on disk', () => {
+  it('a response soon after the pause needs no read; the repository holds every pause all the same', async () => {
+    const broker = new ManualBroker();
+    const inner = new InMemorySagaRepository();
+    let loads = 0;
+    const repository = Object.assign(Object.create(inner) as InMemorySagaRepository, {
+      load: (uuid: string) => ((loads += 1), inner.load(uuid)),
+      store: (record: SagaRecord, expected: number | null) => inner.store(record, expected),
+    });
+    const manager = new SagaManager({ broker, repository, sagas: [ORDER], logger: quiet() });
+    const paused = await manager.run(ORDER, { pauseOnDisk: true, context: { qty: 1 } });
+    expect(manager.liveCount).toBe(0);
+    expect((await inner.load(paused.uuid))?.status).toBe(SagaStatus.Paused);
+    broker.answer(broker.last('inventory.reserve'), 200, { id: 'r-1' });
+    await until(() => broker.requests.length === 2, 'charge requested');
+    expect((await inner.load(paused.uuid))?.outbox.map((r) => r.target)).toEqual(['payment.charge']);
+    broker.answer(broker.last('payment.charge'));
+    expect((await manager.waitFor(paused.uuid)).status).toBe(SagaStatus.Finished);
+    expect(loads).toBe(1); // waitFor's own read; neither response read the repository
+    await manager.close();
+  });
+
+  it('a cached copy that another manager moved on is read again, and the response applied to the newer version', async () => {
+    const repository = new InMemorySagaRepository();
+    const brokerA = new ManualBroker();
+    const brokerB = new ManualBroker();
+    const a = new SagaManager({ broker: brokerA, repository, sagas: [ORDER], logger: quiet() });
+    const b = new SagaManager({ broker: brokerB, repository, sagas: [ORDER], logger: quiet() });
+    const paused = await a.run(ORDER, { pauseOnDisk: true, context: { qty: 1 } });
+    const reserve = brokerA.last('inventory.reserve');
+    // B gets the answer and moves the execution on; A still holds the older copy in its cache.
+    await b.resume({ requestId: reserve.requestId, status: 200, content: { id: 'r-b' }, relatedServices: [] });
+    await until(() => brokerB.requests.length === 1, 'B asks for the charge');
+    const charge = brokerB.last('payment.charge');
+    // The answer to the charge reaches A: its copy does not wait for it; A reads the record and applies it.
+    await a.resume({ requestId: charge.requestId, status: 200, content: {}, relatedServices: [] });
+    const done = await a.waitFor(paused.uuid, { timeoutMs: 5_000 });
+    expect(done.status).toBe(SagaStatus.Finished);
+    expect(done.context.reservation).toBe('r-b');
+    expect((await repository.load(paused.uuid))?.version).toBe(3);
+    await a.close();
+    await b.close();
+  });
+
+  it('a stale cached copy whose store conflicts is read again and the event applied once', async () => {
+    const repository = new InMemorySagaRepository();
+    const brokerA = new ManualBroker();
+    const a = new SagaManager({ broker: brokerA, repository, sagas: [ORDER], logger: quiet() });
+    const b = new SagaManager({ broker: new ManualBroker(), repository, sagas: [ORDER], logger: quiet() });
+    const paused = await a.run(ORDER, { pauseOnDisk: true, autocommit: true, context: { qty: 1 } });
+    const reserve = brokerA.last('inventory.reserve');
+    // Another writer stores a newer version of the same wait (as a re-delivery elsewhere would): A's copy is stale.
+    const stored = (await repository.load(paused.uuid))!;
+    await repository.store({ ...stored, version: stored.version + 1, updatedAt: stored.updatedAt + 1 }, stored.version);
+    await a.resume({ requestId: reserve.requestId, status: 200, content: { id: 'r-a' }, relatedServices: [] });
+    await until(() => brokerA.requests.some((r) => r.target === 'payment.charge'), 'A asks for the charge after reading again');
+    const record = (await repository.load(paused.uuid))!;
+    expect(record.version).toBe(stored.version + 2);
+    expect(record.outbox.map((r) => r.target)).toEqual(['payment.charge']);
+    await a.close();
+    await b.close();
   });
 });
 
@@ -202,31 +282,57 @@ describe('SagaManager across restarts and versions', () => {
 });
 
 describe('inspection', () => {
-  it('hands the inspect observer to every saga actor, restored ones included', async () => {
+  it('emits the inspection events @statelyai/inspect uses: one actor per execution, its uuid, across pauses on disk and restores', async () => {
     const events: InspectionEvent[] = [];
     const broker = new ManualBroker();
     const manager = new SagaManager({ broker, sagas: [ORDER], inspect: (e) => events.push(e), logger: quiet() });
     const paused = await manager.run(ORDER, { context: { qty: 1 }, pauseOnDisk: true });
+    expect(manager.liveCount).toBe(0);
     broker.answer(broker.last('inventory.reserve'), 200, { id: 'r' });
     await until(() => broker.requests.some((r) => r.target === 'payment.charge'), 'charge requested');
     broker.answer(broker.last('payment.charge'));
-    await manager.waitFor(paused.uuid);
-    type Ref = { _parent?: unknown; id: string; logic: { id?: string } };
+    const done = await manager.waitFor(paused.uuid);
+    expect(done.status).toBe(SagaStatus.Finished);
+    type Ref = { id: string; sessionId: string; logic: { id?: string; config?: { id?: string } }; getSnapshot(): { value: unknown } };
     const ref = (e: InspectionEvent) => e.actorRef as unknown as Ref;
-    const types = new Set(events.map((e) => e.type));
-    expect(types).toEqual(new Set(['@xstate.actor', '@xstate.event', '@xstate.snapshot', '@xstate.microstep', '@xstate.action']));
-    const rootIds = new Set(events.filter((e) => e.type === '@xstate.actor' && !ref(e)._parent).map((e) => ref(e).logic.id));
-    expect([...rootIds]).toEqual([ORDER.id]);
+    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['@xstate.actor', '@xstate.event', '@xstate.snapshot']));
+    // Restored twice (once per response), announced once: the inspector sees one actor.
+    const actors = events.filter((e) => e.type === '@xstate.actor');
+    expect(actors).toHaveLength(1);
+    expect(ref(actors[0]!)).toMatchObject({ id: paused.uuid, sessionId: paused.uuid });
+    expect(ref(actors[0]!).logic.config?.id).toBe(ORDER.id);
+    expect(new Set(events.map((e) => ref(e).sessionId))).toEqual(new Set([paused.uuid]));
+    expect(new Set(events.map((e) => (e as { rootId?: string }).rootId))).toEqual(new Set([paused.uuid]));
     const sent = events.filter((e) => e.type === '@xstate.event').map((e) => (e as { event: { type: string } }).event.type);
+    expect(sent.filter((t) => t === 'saga.response')).toHaveLength(2);
+    expect(sent[0]).toBe('xstate.init');
     expect(sent).toContain('saga.start');
-    // Each response goes once, straight to the remote-step child waiting for it.
-    const responses = events.filter((e) => e.type === '@xstate.event' && (e as { event: { type: string } }).event.type === 'saga.response');
-    expect(responses.map((e) => ref(e).id)).toEqual(['reserve:execute', 'charge:execute']);
-    // The restored actor announces itself again: two root actors for one execution (run, then resume).
-    expect(events.filter((e) => e.type === '@xstate.actor' && !ref(e)._parent)).toHaveLength(3);
-    const children = new Set(events.filter((e) => e.type === '@xstate.actor' && ref(e)._parent).map((e) => ref(e).id));
-    expect(children).toContain('reserve:execute');
-    expect(children).toContain('validate:onExecute');
+    expect(sent).toContain('xstate.done.actor.validate:onExecute');
+    const snapshots = events.filter((e) => e.type === '@xstate.snapshot').map((e) => (e as unknown as { snapshot: { value: unknown; status: string } }).snapshot);
+    expect(snapshots.at(-1)).toMatchObject({ value: 'finished', status: 'done' });
+    expect(snapshots.map((s) => JSON.stringify(s.value))).toContain(JSON.stringify({ running: { reserve: 'paused-by-on-execute' } }));
+    await manager.close();
+  });
+
+  it('@statelyai/inspect converts what the runtime emits into its own frames', async () => {
+    const frames: Array<{ type: string; sessionId: string; name?: string; definition?: string; snapshot?: { value?: unknown }; event?: { type: string } }> = [];
+    const inspector = createInspector({ send: (frame: never) => frames.push(frame), start() {}, stop() {} } as never);
+    const broker = new ManualBroker();
+    const manager = new SagaManager({ broker, sagas: [ORDER], inspect: inspector.inspect, logger: quiet() });
+    const running = manager.run(ORDER, { context: { qty: 2 } });
+    await until(() => broker.requests.length === 1, 'reserve requested');
+    broker.answer(broker.last('inventory.reserve'), 200, { id: 'r' });
+    await until(() => broker.requests.length === 2, 'charge requested');
+    broker.answer(broker.last('payment.charge'), 400, { declined: true });
+    await until(() => broker.requests.length === 3, 'the reservation is released');
+    broker.answer(broker.last('inventory.release'));
+    const ended = await running.catch((err: { execution: { uuid: string } }) => err.execution);
+    await until(() => frames.some((f) => f.type === '@xstate.snapshot' && JSON.stringify(f.snapshot?.value) === '"errored"'), 'the inspector got the last snapshot');
+    const actor = frames.find((f) => f.type === '@xstate.actor');
+    expect(actor).toMatchObject({ sessionId: ended.uuid, name: ORDER.id });
+    expect(actor?.definition).toContain(ORDER.id);
+    expect(frames.filter((f) => f.type === '@xstate.event').map((f) => f.event?.type)).toContain('saga.response');
+    expect(new Set(frames.map((f) => f.sessionId))).toEqual(new Set([ended.uuid]));
     await manager.close();
   });
 });

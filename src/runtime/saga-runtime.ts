@@ -1,0 +1,401 @@
+import type { CompiledSaga } from '../../machines/compile.js';
+import { isAwaitingCommit } from '../../machines/read.js';
+import { responseEvent, type SagaMachineEvent, type SagaMachineInput } from '../../machines/types.js';
+import type { Clock } from '../clock.js';
+import { SagaAlreadyRunningError } from '../errors/saga-already-running-error.js';
+import { SagaChartError } from '../errors/saga-chart-error.js';
+import { SagaExecutionNotFoundError } from '../errors/saga-execution-not-found-error.js';
+import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
+import type { SagaLogger } from '../logger.js';
+import { parseRequestId } from '../messages/request-id.js';
+import type { SagaResponseData } from '../messages/saga-response.js';
+import type { SagaRecord, SagaRepository } from '../repositories/saga-repository.js';
+import { isFinalStatus, SagaStatus } from '../status.js';
+import type { SagaBroker } from '../transport/saga-broker.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
+import { DeadlineScheduler } from './deadline-scheduler.js';
+import { ExecutionInspector, type InspectObserver } from './inspection.js';
+import { LiveExecution } from './live-execution.js';
+import { Recovery, type RecoveryReport } from './recovery.js';
+import { SagaExecution, type SagaExecutionControls } from './saga-execution.js';
+import { SnapshotWriter, type StoreOutcome } from './snapshot-writer.js';
+import { Waiters, type RestPoint, type Waiting, type WaitUntil } from './waiters.js';
+
+/** The definitions the runtime restores stored executions onto. */
+export interface DefinitionSource {
+  /** The compiled definition a stored execution started on; throws when it is not registered. */
+  forRecord(sagaName: string, definitionHash: string): CompiledSaga;
+}
+
+/** What the runtime is built on: adapters at the edge and the manager's choices. */
+export interface SagaRuntimeOptions {
+  repository: SagaRepository;
+  broker: SagaBroker;
+  definitions: DefinitionSource;
+  clock: Clock;
+  log: SagaLogger;
+  controls: SagaExecutionControls;
+  inspect?: InspectObserver;
+  pollIntervalMs: number;
+  /** Executions paused on disk also kept in memory (0: none). */
+  pausedCacheSize: number;
+}
+
+/** An event on its way into an execution: how it is checked, and which event it is. */
+interface Delivery {
+  /** What it is, for logs. */
+  what: string;
+  /** Refuses it from the stored record alone, before anything is restored; the reason, or `null`. */
+  refuse?(record: SagaRecord): string | null;
+  /** The event to step with, or the reason it does not apply now. */
+  pick(execution: LiveExecution): SagaMachineEvent | string;
+}
+
+/**
+ * The pump: runs executions on their definitions' transition tables. For each event, in the
+ * execution's mailbox (one event at a time per execution, executions concurrently): load it if
+ * it is paused on disk, check the event applies, step the table and run the handlers it asks for
+ * until the execution rests, store the snapshot with its outbox in one write, then send the new
+ * requests, arm the deadline, tell the waiters, and drop it from memory when it ended or waits
+ * paused on disk. It reads what to do from the table's effects, never from the snapshot.
+ */
+export class SagaRuntime {
+  readonly #repository: SagaRepository;
+  readonly #broker: SagaBroker;
+  readonly #definitions: DefinitionSource;
+  readonly #clock: Clock;
+  readonly #log: SagaLogger;
+  readonly #controls: SagaExecutionControls;
+  readonly #inspector: ExecutionInspector | undefined;
+  readonly #live = new Map<string, LiveExecution>();
+  /** Executions paused on disk that are also kept here, least recently stored first: a response soon after needs no read. */
+  readonly #paused = new Map<string, LiveExecution>();
+  readonly #pausedCacheSize: number;
+  readonly #mailboxes = new KeyedQueue();
+  readonly #writer: SnapshotWriter;
+  readonly #deadlines: DeadlineScheduler;
+  readonly #recovery: Recovery;
+  readonly #waiters: Waiters;
+
+  constructor(options: SagaRuntimeOptions) {
+    this.#repository = options.repository;
+    this.#broker = options.broker;
+    this.#definitions = options.definitions;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#controls = options.controls;
+    this.#inspector = options.inspect ? new ExecutionInspector(options.inspect, (err) => this.#log.warn?.('the inspector failed', { error: String(err) })) : undefined;
+    this.#pausedCacheSize = options.pausedCacheSize;
+    this.#writer = new SnapshotWriter(options.repository, options.clock);
+    this.#deadlines = new DeadlineScheduler(options.clock, (uuid: string) => this.#onDeadline(uuid));
+    this.#waiters = new Waiters(
+      {
+        isLive: (uuid) => this.#live.has(uuid),
+        read: async (uuids) => (await this.#repository.loadMany(uuids)).map((record) => (record ? this.#restPointOf(record) : null)),
+        now: () => this.#clock.now(),
+        warn: (message, fields) => this.#log.warn?.(message, fields),
+      },
+      options.pollIntervalMs,
+    );
+    this.#recovery = new Recovery({
+      repository: options.repository,
+      clock: options.clock,
+      log: options.log,
+      isLive: (uuid) => this.#live.has(uuid) || this.#mailboxes.busy(uuid),
+      resume: (record) => this.#mailboxes.run(record.uuid, () => this.#resume(record)),
+    });
+  }
+
+  /** Executions held in memory. */
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /** Deadlines armed (of executions in memory or paused on disk). */
+  get armedDeadlines(): number {
+    return this.#deadlines.size;
+  }
+
+  /**
+   * Starts an execution; resolves when it ends, waits for a commit decision, or (with
+   * `pauseOnDisk`) is first stored paused. Nothing is stored before its first wait.
+   */
+  run(definition: CompiledSaga, input: SagaMachineInput & { autocommit: boolean }, pauseOnDisk: boolean): Promise<SagaExecution> {
+    const { uuid } = input;
+    if (this.#live.has(uuid) || this.#paused.has(uuid) || this.#mailboxes.busy(uuid)) return Promise.reject(new SagaAlreadyRunningError(uuid));
+    const settled = this.#waiters.wait(uuid, pauseOnDisk ? 'run-paused' : 'run').promise;
+    void this.#mailboxes.run(uuid, async () => {
+      const execution = LiveExecution.create(definition, input, pauseOnDisk, this.#observe(definition));
+      this.#live.set(uuid, execution);
+      if (await this.#step(execution, { type: 'saga.start' })) await this.#rest(execution);
+    });
+    return settled;
+  }
+
+  /** Delivers a participant's response (from the broker or `resume()`); `null` when it no longer applies. */
+  respond(data: SagaResponseData): Promise<SagaExecution | null> {
+    const key = parseRequestId(data.requestId);
+    if (!key) {
+      this.#log.warn?.('ignored a response with an unknown request id', { requestId: data.requestId });
+      return Promise.resolve(null);
+    }
+    const event = responseEvent(data, key);
+    const { requestId } = data;
+    return this.#deliver(key.uuid, {
+      what: `saga.response ${requestId}`,
+      // Checked against the stored outbox, without restoring anything.
+      refuse: (record) => (record.outbox.some((r) => r.requestId === requestId) ? null : 'it waits for no such request'),
+      pick: (execution) => (execution.awaits(requestId) ? event : 'it waits for no such request'),
+    });
+  }
+
+  /** Delivers a commit decision or an operator event; `null` when the chart would not take it now. */
+  decide(uuid: string, event: SagaMachineEvent): Promise<SagaExecution | null> {
+    return this.#deliver(uuid, {
+      what: event.type,
+      pick: (execution) => (execution.definition.table.can(execution.state, event as never) ? event : 'the chart does not take it in this state'),
+    });
+  }
+
+  /** Waits for `until` on an execution (register it before sending the event that makes it due). */
+  wait(uuid: string, until: WaitUntil, timeoutMs?: number, onTimeout?: () => unknown): Waiting {
+    return this.#waiters.wait(uuid, until, timeoutMs, onTimeout);
+  }
+
+  /** The execution now: from memory when it runs here, else from its stored record (nothing restored). */
+  async get(uuid: string): Promise<SagaExecution> {
+    const live = this.#live.get(uuid);
+    if (live) return this.#view(live);
+    const record = await this.#repository.load(uuid);
+    if (!record) throw new SagaExecutionNotFoundError(uuid);
+    return this.#restPointOf(record).view();
+  }
+
+  /** The stored status of an execution, or its live one; throws when there is none. */
+  async statusOf(uuid: string): Promise<SagaStatus> {
+    const live = this.#live.get(uuid);
+    if (live) return live.status;
+    const record = await this.#repository.load(uuid);
+    if (!record) throw new SagaExecutionNotFoundError(uuid);
+    return record.status;
+  }
+
+  /** Picks up stored executions that are not done (see `SagaManager.recover`). */
+  recover(options: { untouchedForMs?: number } = {}): Promise<RecoveryReport> {
+    return this.#recovery.recover(options);
+  }
+
+  /** Lets queued work finish, then drops everything from memory. Executions stay stored. */
+  async close(err: () => unknown): Promise<void> {
+    await this.#mailboxes.drain();
+    this.#deadlines.clear();
+    this.#live.clear();
+    this.#paused.clear();
+    this.#waiters.failAll(err);
+  }
+
+  // ----- the pump ------------------------------------------------------------------------------
+
+  /**
+   * One event into an execution's mailbox: brings the execution into memory (from the paused
+   * cache, or restored from its record), checks the event applies, steps and rests. When the store
+   * finds that someone else stored the execution since this copy was read, it is read again and
+   * the event applied to that (once).
+   */
+  #deliver(uuid: string, delivery: Delivery): Promise<SagaExecution | null> {
+    return this.#mailboxes.run(uuid, async () => {
+      for (let attempt = 0; ; attempt++) {
+        const brought = await this.#bring(uuid, delivery, attempt > 0);
+        if (!brought) return null;
+        const { execution, cached } = brought;
+        const event = delivery.pick(execution);
+        if (typeof event === 'string') {
+          if (execution.pauseOnDisk && execution.status !== SagaStatus.Running) this.#park(execution);
+          // A copy from the cache may be behind the repository (another manager moved it on): ask the repository.
+          if (cached && attempt === 0) continue;
+          return this.#ignored(uuid, delivery.what, event);
+        }
+        if (!(await this.#step(execution, event))) return null;
+        const outcome = await this.#rest(execution);
+        if (outcome === 'stored') return this.#view(execution);
+        if (outcome !== 'conflict' || attempt > 0) return null;
+        this.#log.info?.('another manager stored this execution since it was read here; reading it again', { uuid, event: delivery.what });
+      }
+    });
+  }
+
+  /** The execution in memory: live, from the paused cache (unless `fresh`), or restored from its record. */
+  async #bring(uuid: string, delivery: Delivery, fresh: boolean): Promise<{ execution: LiveExecution; cached: boolean } | null> {
+    if (!fresh) {
+      const live = this.#live.get(uuid);
+      if (live) return { execution: live, cached: false };
+      const cached = this.#paused.get(uuid);
+      if (cached) {
+        this.#paused.delete(uuid);
+        this.#live.set(uuid, cached);
+        return { execution: cached, cached: true };
+      }
+    } else {
+      const stale = this.#live.get(uuid) ?? this.#paused.get(uuid);
+      if (stale) this.#drop(stale);
+    }
+    const record = await this.#repository.load(uuid);
+    if (!record) return this.#ignored(uuid, delivery.what, 'no such execution');
+    const refusal = delivery.refuse?.(record);
+    if (refusal) return this.#ignored(uuid, delivery.what, refusal);
+    const execution = await this.#restore(record);
+    return execution ? { execution, cached: false } : null;
+  }
+
+  /** A restored execution in memory; runs what restoring asks for (handlers that were running) and stores the result. */
+  async #restore(record: SagaRecord): Promise<LiveExecution | null> {
+    const definition = this.#definitions.forRecord(record.sagaName, record.definitionHash);
+    let restored: ReturnType<typeof LiveExecution.restore>;
+    try {
+      restored = LiveExecution.restore(definition, record, this.#observe(definition));
+    } catch (err) {
+      throw new SagaSnapshotError(record.uuid, `it does not restore onto ${definition.machine.id}: ${(err as Error).message}`, { cause: err });
+    }
+    const { execution, effects } = restored;
+    this.#paused.delete(record.uuid);
+    this.#live.set(record.uuid, execution);
+    if (effects.length) {
+      if (!(await this.#run(execution, effects, 'restore'))) return null;
+      if ((await this.#rest(execution)) !== 'stored' || this.#live.get(record.uuid) !== execution) return null;
+    }
+    return execution;
+  }
+
+  /** Recovery of one stored execution, in its mailbox: re-send and re-arm a paused one; carry on one that was running. */
+  async #resume(record: SagaRecord): Promise<'resent' | 'restarted' | 'skipped'> {
+    if (this.#live.has(record.uuid)) return 'skipped';
+    if (record.status === SagaStatus.Paused) {
+      // Refuse a snapshot that cannot be restored now, rather than when its response comes.
+      const definition = this.#definitions.forRecord(record.sagaName, record.definitionHash);
+      try {
+        LiveExecution.restore(definition, record);
+      } catch (err) {
+        throw new SagaSnapshotError(record.uuid, `it does not restore onto ${definition.machine.id}: ${(err as Error).message}`, { cause: err });
+      }
+      for (const request of record.outbox) this.#broker.send(request);
+      this.#deadlines.arm(record.uuid, record.timer?.at ?? null);
+      return 'resent';
+    }
+    // Created or running when stored: restoring runs its interrupted handlers again.
+    const execution = await this.#restore(record);
+    if (execution?.status === SagaStatus.Created && (await this.#step(execution, { type: 'saga.start' }))) await this.#rest(execution);
+    return 'restarted';
+  }
+
+  /** Steps the execution's table with one event and runs its handlers; `false` when the chart failed. */
+  #step(execution: LiveExecution, event: SagaMachineEvent): Promise<boolean> {
+    return this.#run(execution, null, event.type, event);
+  }
+
+  async #run(execution: LiveExecution, effects: Parameters<LiveExecution['run']>[0] | null, what: string, event?: SagaMachineEvent): Promise<boolean> {
+    try {
+      if (event) await execution.step(event as never);
+      else await execution.run(effects ?? []);
+      return true;
+    } catch (err) {
+      const error = new SagaChartError(execution.uuid, what, err);
+      this.#log.error?.('an execution failed while running; it stays at its last stored state', { uuid: execution.uuid, event: what, error: error.message });
+      this.#drop(execution);
+      this.#waiters.fail(execution.uuid, error);
+      return false;
+    }
+  }
+
+  /**
+   * The execution rests: store, then send its new requests, arm its deadline, tell its waiters,
+   * and take it out of memory when it ended or waits paused on disk.
+   */
+  async #rest(execution: LiveExecution): Promise<StoreOutcome['kind']> {
+    const { uuid } = execution;
+    const firstStore = execution.version === null;
+    const outcome = await this.#writer.store(execution);
+    if (outcome.kind !== 'stored') {
+      this.#drop(execution);
+      if (outcome.kind === 'conflict' && firstStore) {
+        this.#waiters.fail(uuid, new SagaAlreadyRunningError(uuid));
+      } else if (outcome.kind === 'failed') {
+        const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+        this.#log.error?.('could not store an execution; it is released from memory and carries on from its last stored state on recovery', { uuid, error: message });
+        this.#waiters.fail(uuid, outcome.error);
+      }
+      // A conflict past the first store: another manager moved it on; waiters here follow it through the repository.
+      return outcome.kind;
+    }
+    const { record } = outcome;
+    for (const request of execution.takeUnsent()) this.#broker.send(request);
+    this.#deadlines.arm(uuid, record.timer?.at ?? null);
+    const awaitingCommit = execution.awaitingCommit;
+    this.#waiters.notify(uuid, { status: record.status, awaitingCommit, view: () => this.#view(execution) });
+    if (isFinalStatus(record.status)) this.#drop(execution);
+    else if (execution.pauseOnDisk && record.status === SagaStatus.Paused && !awaitingCommit) this.#park(execution);
+    return 'stored';
+  }
+
+  #onDeadline(uuid: string): void {
+    this.#deliver(uuid, {
+      what: 'saga.deadline',
+      refuse: (record) => {
+        if (!record.timer) return 'it waits on no deadline';
+        if (record.timer.at > this.#clock.now()) return (this.#deadlines.arm(uuid, record.timer.at), 'its deadline is not due yet');
+        return null;
+      },
+      pick: (execution) => {
+        const timer = execution.timer();
+        if (!timer) return 'it waits on no deadline';
+        if (timer.at > this.#clock.now()) return (this.#deadlines.arm(uuid, timer.at), 'its deadline is not due yet');
+        return timer.event;
+      },
+    }).catch((err: unknown) => this.#log.warn?.('could not deliver a deadline', { uuid, error: err instanceof Error ? err.message : String(err) }));
+  }
+
+  /** Out of memory, waiting paused on disk: kept in the bounded cache of recently paused executions. */
+  #park(execution: LiveExecution): void {
+    const { uuid } = execution;
+    if (this.#live.get(uuid) === execution) this.#live.delete(uuid);
+    if (this.#pausedCacheSize <= 0) return;
+    this.#paused.delete(uuid);
+    this.#paused.set(uuid, execution);
+    if (this.#paused.size > this.#pausedCacheSize) this.#paused.delete(this.#paused.keys().next().value!);
+  }
+
+  /** Out of memory for good: ended, failed, or moved on by someone else. */
+  #drop(execution: LiveExecution): void {
+    const { uuid } = execution;
+    if (this.#live.get(uuid) === execution) this.#live.delete(uuid);
+    if (this.#paused.get(uuid) === execution) this.#paused.delete(uuid);
+  }
+
+  #ignored(uuid: string, what: string, why: string): null {
+    this.#log.info?.('ignored an event that no longer applies (duplicate, late or foreign)', { uuid, event: what, why });
+    return null;
+  }
+
+  #observe(definition: CompiledSaga): ((uuid: string) => ReturnType<ExecutionInspector['observe']>) | undefined {
+    const inspector = this.#inspector;
+    return inspector ? (uuid) => inspector.observe(uuid, definition.machine) : undefined;
+  }
+
+  #view(execution: LiveExecution): SagaExecution {
+    return new SagaExecution(execution.definition, execution.snapshot, this.#controls);
+  }
+
+  /** How a stored record reads: status and view from its snapshot's value and context, nothing restored. */
+  #restPointOf(record: SagaRecord): RestPoint {
+    const definition = this.#definitions.forRecord(record.sagaName, record.definitionHash);
+    const snapshot = record.snapshot as { value?: unknown; context?: unknown } | null;
+    const leaf = definition.table.leafOf(snapshot?.value);
+    const context = snapshot?.context as { uuid?: unknown } | undefined;
+    if (!leaf || typeof context !== 'object' || context === null || context.uuid !== record.uuid) {
+      throw new SagaSnapshotError(record.uuid, `its snapshot is not one of ${definition.machine.id} (state ${JSON.stringify(snapshot?.value)})`);
+    }
+    const like = { value: leaf.value, context: context as never, hasTag: (tag: string) => leaf.tags.has(tag) };
+    return { status: record.status, awaitingCommit: isAwaitingCommit(like), view: () => new SagaExecution(definition, like, this.#controls) };
+  }
+}
+
+export type { RecoveryReport };
