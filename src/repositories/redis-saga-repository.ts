@@ -233,12 +233,18 @@ export class RedisSagaRepository implements SagaRepository {
         members.push(...list);
       }
       const safe = members.filter((m) => m >= frontier).sort().reverse();
-      const summaries = await this.#summaries(safe);
+      // Summaries are read only for the members this page can still take (the shards together
+      // return up to `shards` times more); a member whose record no longer matches takes one more.
       let consumed = 0;
-      for (; consumed < safe.length && items.length < limit; consumed++) {
-        const s = summaries[consumed];
-        max = `(${safe[consumed]}`;
-        if (s && matchesFilter(s, { ...filter, status: statuses ?? undefined })) items.push(s);
+      const matching = { ...filter, status: statuses ?? undefined };
+      while (consumed < safe.length && items.length < limit) {
+        const wanted = safe.slice(consumed, consumed + (limit - items.length));
+        const summaries = await this.#summaries(wanted);
+        for (let i = 0; i < wanted.length; i++, consumed++) {
+          const s = summaries[i];
+          max = `(${wanted[i]}`;
+          if (s && matchesFilter(s, matching)) items.push(s);
+        }
       }
       const done = exhausted && consumed === safe.length;
       if (done) return { items, cursor: null };
