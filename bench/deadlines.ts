@@ -1,6 +1,6 @@
 // Deadline scheduler: CPU per operation with 100,000 keys armed, the heap that keeps each entry's
 // position (src/runtime/deadline-scheduler.ts) against the one that searched for it
-// (src/manager/deadline-scheduler.ts), in the same run; and the bytes each armed key costs.
+// (kept as bench/lib/indexof-deadline-scheduler.ts: the manager's heap before, which removed entries with indexOf), in the same run; and the bytes each armed key costs.
 //
 //   node --expose-gc --import tsx bench/deadlines.ts [--armed 100000] [--ops 10000] [--rounds 3]
 //
@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ManualClock } from '../src/clock.js';
-import { DeadlineScheduler as OldScheduler } from '../src/manager/deadline-scheduler.js';
+import { DeadlineScheduler as OldScheduler } from './lib/indexof-deadline-scheduler.js';
 import { DeadlineScheduler } from '../src/runtime/deadline-scheduler.js';
 
 const { values } = parseArgs({

@@ -59,6 +59,7 @@ const EXTRAS = [
   { name: 'restore', script: 'restore.ts', args: ['--sagas', full ? '50000' : '10000'] },
   { name: 'inspector', script: 'inspector.ts', args: ['--sagas', full ? '5000' : '1500'] },
   { name: 'chart-cost', script: 'chart-cost.ts', args: ['--sagas', full ? '10000' : '3000'] },
+  { name: 'deadlines', script: 'deadlines.ts', args: ['--armed', full ? '100000' : '50000'] },
 ].filter(() => !values.only);
 
 type Json = Record<string, unknown>;

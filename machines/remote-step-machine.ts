@@ -107,5 +107,3 @@ export function createRemoteStepMachine(clock: Clock) {
   });
 }
 
-/** The type of a remote-step child machine. */
-export type RemoteStepMachine = ReturnType<typeof createRemoteStepMachine>;

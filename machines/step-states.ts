@@ -47,7 +47,7 @@ export const FINISHED_ID = '$finished';
 export const AWAITING_COMMIT_ID = '$awaiting-commit';
 
 /** Child actor ids: deterministic, so snapshots restore across processes. */
-export const handlerId = (path: string, hook: HandlerHookName) => `${path}:${hook}`;
+const handlerId = (path: string, hook: HandlerHookName) => `${path}:${hook}`;
 type HandlerHookName = HandlerInput['hook'];
 
 /** A request handler returned no request: the step (or compensation) is skipped. */

@@ -1,6 +1,7 @@
 /**
  * sagachart: distributed transactions across microservices by the Saga pattern, orchestrated.
- * Each saga definition compiles into an XState v5 statechart; every execution is an actor.
+ * Each saga definition compiles into an XState v5 statechart; executions run on a transition table
+ * compiled from it, and any of their snapshots restores into a plain XState actor.
  *
  * This file is the public API: explicit named exports only, snapshotted by a test.
  */
@@ -42,6 +43,7 @@ export type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, StepRecord
 
 export { SagaManager, type SagaManagerOptions, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
 export { SagaExecution, type SagaStepFailure } from './runtime/saga-execution.js';
+export { SagaFailedExecutionError } from './runtime/saga-failed-execution-error.js';
 
 export {
   RECORD_FORMAT,
@@ -84,7 +86,6 @@ export {
   SagaVersionConflictError,
   SagaSnapshotError,
   SagaRepositoryLockedError,
-  SagaFailedExecutionError,
   SagaInvalidStateError,
   SagaUnknownRequestError,
   SagaManagerClosedError,

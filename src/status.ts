@@ -52,5 +52,3 @@ export const SagaStepStatus = {
 } as const;
 export type SagaStepStatus = (typeof SagaStepStatus)[keyof typeof SagaStepStatus];
 
-/** Every status value, in declaration order. */
-export const ALL_STEP_STATUSES: readonly SagaStepStatus[] = Object.values(SagaStepStatus);

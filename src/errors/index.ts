@@ -13,7 +13,6 @@ export { SagaDefinitionMismatchError } from './saga-definition-mismatch-error.js
 export { SagaVersionConflictError } from './saga-version-conflict-error.js';
 export { SagaSnapshotError } from './saga-snapshot-error.js';
 export { SagaRepositoryLockedError } from './saga-repository-locked-error.js';
-export { SagaFailedExecutionError } from './saga-failed-execution-error.js';
 export { SagaInvalidStateError } from './saga-invalid-state-error.js';
 export { SagaUnknownRequestError } from './saga-unknown-request-error.js';
 export { SagaManagerClosedError } from './saga-manager-closed-error.js';

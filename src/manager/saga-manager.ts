@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { SagaContext } from '../context.js';
 import type { Saga } from '../definition/saga.js';
 import { SagaContextValidationError } from '../errors/saga-context-validation-error.js';
-import { SagaFailedExecutionError } from '../errors/saga-failed-execution-error.js';
+import { SagaFailedExecutionError } from '../runtime/saga-failed-execution-error.js';
 import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
 import { SagaManagerClosedError } from '../errors/saga-manager-closed-error.js';
 import { SagaUnknownRequestError } from '../errors/saga-unknown-request-error.js';

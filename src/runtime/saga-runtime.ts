@@ -171,10 +171,13 @@ export class SagaRuntime {
     return this.#restPointOf(record).view();
   }
 
-  /** The stored status of an execution, or its live one; throws when there is none. */
+  /**
+   * The status of an execution: in memory here (live, or paused and cached), else as stored;
+   * throws when there is none. A cached copy may be behind another manager's store, never ahead.
+   */
   async statusOf(uuid: string): Promise<SagaStatus> {
-    const live = this.#live.get(uuid);
-    if (live) return live.status;
+    const here = this.#live.get(uuid) ?? this.#paused.get(uuid);
+    if (here) return here.status;
     const record = await this.#repository.load(uuid);
     if (!record) throw new SagaExecutionNotFoundError(uuid);
     return record.status;

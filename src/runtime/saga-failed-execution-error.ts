@@ -1,5 +1,5 @@
-import type { SagaExecution } from '../runtime/saga-execution.js';
-import { SagaError } from './saga-error.js';
+import { SagaError } from '../errors/saga-error.js';
+import type { SagaExecution } from './saga-execution.js';
 
 /**
  * Thrown by `manager.run()` (with `raiseOnError: true`, the default) and `waitFor()` when the

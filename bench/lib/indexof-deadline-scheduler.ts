@@ -1,4 +1,7 @@
-import type { Clock, TimerHandle } from '../clock.js';
+// The deadline heap the manager used before src/runtime/deadline-scheduler.ts: removal by indexOf
+// (linear in the number of armed deadlines). Kept only so that bench/deadlines.ts compares the two
+// in one run; nothing in src uses it.
+import type { Clock, TimerHandle } from '../../src/clock.js';
 
 interface Entry<E> {
   key: string;
