@@ -174,7 +174,8 @@ export class SagaManager {
     const data = response instanceof SagaResponse ? response.toJSON() : SagaResponse.from(response).toJSON();
     const key = parseRequestId(data.requestId);
     if (!key) throw new SagaUnknownRequestError(data.requestId);
-    return (await this.#runtime.respond(data)) ?? this.get(key.uuid);
+    const applied = await this.#runtime.respond(data);
+    return applied ? applied.view() : this.get(key.uuid);
   }
 
   /** The execution as it is now. Throws `SagaExecutionNotFoundError`. */

@@ -41,6 +41,11 @@ export interface SagaRuntimeOptions {
   pausedCacheSize: number;
 }
 
+/** An event was applied and stored; the view of the execution right after it is built on demand. */
+export interface Applied {
+  view(): SagaExecution;
+}
+
 /** An event on its way into an execution: how it is checked, and which event it is. */
 interface Delivery {
   /** What it is, for logs. */
@@ -133,7 +138,7 @@ export class SagaRuntime {
   }
 
   /** Delivers a participant's response (from the broker or `resume()`); `null` when it no longer applies. */
-  respond(data: SagaResponseData): Promise<SagaExecution | null> {
+  respond(data: SagaResponseData): Promise<Applied | null> {
     const key = parseRequestId(data.requestId);
     if (!key) {
       this.#log.warn?.('ignored a response with an unknown request id', { requestId: data.requestId });
@@ -150,7 +155,7 @@ export class SagaRuntime {
   }
 
   /** Delivers a commit decision or an operator event; `null` when the chart would not take it now. */
-  decide(uuid: string, event: SagaMachineEvent): Promise<SagaExecution | null> {
+  decide(uuid: string, event: SagaMachineEvent): Promise<Applied | null> {
     return this.#deliver(uuid, {
       what: event.type,
       pick: (execution) => (execution.definition.table.can(execution.state, event as never) ? event : 'the chart does not take it in this state'),
@@ -205,7 +210,7 @@ export class SagaRuntime {
    * finds that someone else stored the execution since this copy was read, it is read again and
    * the event applied to that (once).
    */
-  #deliver(uuid: string, delivery: Delivery): Promise<SagaExecution | null> {
+  #deliver(uuid: string, delivery: Delivery): Promise<Applied | null> {
     return this.#mailboxes.run(uuid, async () => {
       for (let attempt = 0; ; attempt++) {
         const brought = await this.#bring(uuid, delivery, attempt > 0);
@@ -220,7 +225,7 @@ export class SagaRuntime {
         }
         if (!(await this.#step(execution, event))) return null;
         const outcome = await this.#rest(execution);
-        if (outcome === 'stored') return this.#view(execution);
+        if (outcome === 'stored') return { view: () => this.#view(execution) };
         if (outcome !== 'conflict' || attempt > 0) return null;
         this.#log.info?.('another manager stored this execution since it was read here; reading it again', { uuid, event: delivery.what });
       }
