@@ -9,9 +9,10 @@
 
   Input:
     KEYS[1..n]   the record hash of each record            <prefix>x:<uuid>
-    KEYS[n+1..]  every index key the call may touch, declared for Redis and not read by position:
-                 for each shard of the call <prefix>all, <prefix>exp, <prefix>st:<status> for
-                 every status, and <prefix>saga:<name> for each saga name of its records
+    KEYS[n+1..]  on Redis Cluster, every index key the call may touch, declared for Redis and not
+                 read by position: for each shard of the call <prefix>all, <prefix>exp,
+                 <prefix>st:<status> for every status, and <prefix>saga:<name> for each saga name
+                 of its records (a single Redis needs no declaration: the script builds them)
     ARGV[1]  n, the number of records
     ARGV[2]  nonce: a random id of this call (the same when a client re-sends it)
     ARGV[3]  the final statuses, separated by spaces ("finished errored")
