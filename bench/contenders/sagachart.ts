@@ -76,7 +76,7 @@ if (repository instanceof RedisSagaRepository) {
 
 const broker = await WebSocketBroker.listen({ port: 0, auth: { svc: 'bench-token' }, logger: {} });
 const participant = await startScript('lib/participant.ts', [broker.url, 'bench-token']);
-const manager = new SagaManager({ repository, broker, sagas: [BENCH_SAGA], recoverIntervalMs: 0, logger: { error: (m, f) => console.error(m, f) } });
+const manager = new SagaManager({ repository, broker, sagas: [BENCH_SAGA], recoverIntervalMs: 0, ...(process.env.PAUSED_CACHE ? { pausedCacheSize: Number(process.env.PAUSED_CACHE) } : {}), logger: { error: (m, f) => console.error(m, f) } });
 const pauseOnDisk = variant !== 'memory';
 const pids = {
   orchestrator: process.pid,

@@ -117,6 +117,7 @@ export class StateTable {
   readonly #leaves: ReadonlyMap<ChartNode, Leaf<StateTable>>;
   readonly #initial: Plan<StateTable>;
   readonly #children = new Map<string, { kind: 'machine'; table: StateTable } | { kind: 'task'; logic: TaskLogic }>();
+  readonly #rootPaths = new Map<string, readonly string[]>();
 
   /** The table of `machine`, built on first use and kept with the machine. */
   static of(machine: object): StateTable {
@@ -171,18 +172,12 @@ export class StateTable {
 
   /** Reports that the task at `path` finished with `output`: its done event is delivered. */
   resolveTask(state: TableState, path: readonly string[], output: unknown, observer?: TableObserver): TableEffect[] {
-    return this.#settleTask(state, path, observer, (child, id) => {
-      child.snapshot = { ...child.snapshot, status: 'done', output, input: undefined };
-      return doneActorEvent(id, output);
-    });
+    return this.#settleTask(state, path, observer, true, output);
   }
 
   /** Reports that the task at `path` failed with `error`: its error event is delivered. */
   rejectTask(state: TableState, path: readonly string[], error: unknown, observer?: TableObserver): TableEffect[] {
-    return this.#settleTask(state, path, observer, (child, id) => {
-      child.snapshot = { ...child.snapshot, status: 'error', error, input: undefined };
-      return errorActorEvent(id, error);
-    });
+    return this.#settleTask(state, path, observer, false, error);
   }
 
   /** Whether `event` would be taken now (XState's `snapshot.can`). */
@@ -195,17 +190,24 @@ export class StateTable {
     return false;
   }
 
-  #settleTask(state: TableState, path: readonly string[], observer: TableObserver | undefined, settle: (child: TaskChild, id: string) => TableEvent): TableEffect[] {
+  #settleTask(state: TableState, path: readonly string[], observer: TableObserver | undefined, done: boolean, outcome: unknown): TableEffect[] {
     const effects: TableEffect[] = [];
     const id = path[path.length - 1];
-    const owners = this.#owners(state, path.slice(0, -1));
-    const owner = owners.at(-1);
+    // Tasks of the machine itself, the usual case, need no walk down the children.
+    const owners = path.length === 1 ? [{ table: this as StateTable, state, path: [] as string[] }] : this.#owners(state, path.slice(0, -1));
+    const owner = owners[owners.length - 1];
     const child = id === undefined || !owner ? undefined : owner.state.children[id];
     // A task stopped before it settled is ignored, as XState ignores a stopped actor.
     if (!owner || !child || child.kind !== 'task' || child.snapshot.status !== 'active') return effects;
-    const event = settle(child, id!);
+    // The task's snapshot is the table's own object (never handed out while active): it moves on in place.
+    const snapshot = child.snapshot;
+    snapshot.status = done ? 'done' : 'error';
+    if (done) snapshot.output = outcome;
+    else snapshot.error = outcome;
+    snapshot.input = undefined;
+    const event = done ? doneActorEvent(id!, outcome) : errorActorEvent(id!, outcome);
     owner.table.#deliver(owner.state, event, effects, owner.path, owners.length === 1 ? observer : undefined);
-    this.#bubble(owners, effects, observer);
+    if (owners.length > 1) this.#bubble(owners, effects, observer);
     return effects;
   }
 
@@ -301,7 +303,7 @@ export class StateTable {
     for (const d of deferred) {
       const child = state.children[d.kind === 'send' ? d.to : d.id];
       if (!child) continue; // stopped before its turn: XState drops the work too
-      const childPath = [...path, d.kind === 'send' ? d.to : d.id];
+      const childPath = this.#childPath(path, d.kind === 'send' ? d.to : d.id);
       if (child.kind === 'task') {
         if (d.kind === 'start') effects.push({ type: 'task', path: childPath, src: child.src, input: child.input });
         continue;
@@ -369,7 +371,7 @@ export class StateTable {
         } else {
           const early: TableEffect[] = [];
           const later: Deferred[] = [];
-          const childState = op.child.table.#initialState(input, { type: 'xstate.init', input }, early, later, [...path, op.id]);
+          const childState = op.child.table.#initialState(input, { type: 'xstate.init', input }, early, later, this.#childPath(path, op.id));
           state.children[op.id] = { kind: 'machine', src: op.src, table: op.child.table, state: childState, pending: { effects: early, deferred: later } };
         }
         deferred.push({ kind: 'start', id: op.id });
@@ -378,7 +380,7 @@ export class StateTable {
       case 'stop':
         if (state.children[op.id]) {
           delete state.children[op.id];
-          effects.push({ type: 'stopped', path: [...path, op.id] });
+          effects.push({ type: 'stopped', path: this.#childPath(path, op.id) });
         }
         return;
       case 'done': {
@@ -393,10 +395,18 @@ export class StateTable {
     }
   }
 
+  /** The path of child `id` below `path`; the machine's own children's paths are made once (they are frozen). */
+  #childPath(path: readonly string[], id: string): readonly string[] {
+    if (path.length) return [...path, id];
+    let cached = this.#rootPaths.get(id);
+    if (!cached) this.#rootPaths.set(id, (cached = Object.freeze([id])));
+    return cached;
+  }
+
   #stopChildren(state: TableState, effects: TableEffect[], path: readonly string[]): void {
     for (const id of Object.keys(state.children)) {
       delete state.children[id];
-      effects.push({ type: 'stopped', path: [...path, id] });
+      effects.push({ type: 'stopped', path: this.#childPath(path, id) });
     }
   }
 
@@ -408,7 +418,8 @@ export class StateTable {
     for (const id in state.children) {
       const child = state.children[id]!;
       children[id] = {
-        snapshot: child.kind === 'machine' ? child.table.persist(child.state) : child.logic.getPersistedSnapshot(child.snapshot),
+        // A task's snapshot is copied: the table moves it on in place when the task settles.
+        snapshot: child.kind === 'machine' ? child.table.persist(child.state) : { ...(child.logic.getPersistedSnapshot(child.snapshot) as object) },
         src: child.src,
         systemId: undefined,
         syncSnapshot: false,
@@ -458,7 +469,7 @@ export class StateTable {
 
   #resume(state: TableState, effects: TableEffect[], path: readonly string[], observer: TableObserver | undefined): void {
     for (const [id, child] of Object.entries(state.children)) {
-      const childPath = [...path, id];
+      const childPath = this.#childPath(path, id);
       if (child.kind === 'task') {
         if (child.snapshot.status === 'active') effects.push({ type: 'task', path: childPath, src: child.src, input: child.input });
         else if (child.snapshot.status === 'done') this.#deliver(state, doneActorEvent(id, child.snapshot.output), effects, path, observer);

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { SagaContext } from '../context.js';
 import type { Saga } from '../definition/saga.js';
 import { SagaContextValidationError } from '../errors/saga-context-validation-error.js';
+import { SagaError } from '../errors/saga-error.js';
 import { SagaFailedExecutionError } from '../runtime/saga-failed-execution-error.js';
 import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
 import { SagaManagerClosedError } from '../errors/saga-manager-closed-error.js';
@@ -295,8 +296,10 @@ export class SagaManager {
 
   #onResponse(data: SagaResponseData): void {
     if (this.#closed) return;
-    this.#runtime.respond(data).catch((err: unknown) =>
-      this.#log.warn?.('could not deliver a response', { requestId: data.requestId, error: err instanceof Error ? err.message : String(err) }),
-    );
+    this.#runtime.respond(data).catch(this.#undelivered);
   }
+
+  readonly #undelivered = (err: unknown): void => {
+    this.#log.warn?.('could not deliver a response', { error: err instanceof Error ? err.message : String(err), ...(err instanceof SagaError ? { code: err.code } : {}) });
+  };
 }

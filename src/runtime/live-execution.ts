@@ -128,9 +128,12 @@ export class LiveExecution implements SagaSnapshotLike {
     return out;
   }
 
-  /** One external event through the table, then every handler it asks for, until the execution rests. */
-  async step(event: TableEvent): Promise<void> {
-    await this.run(this.definition.table.send(this.state, event, this.observer));
+  /**
+   * One external event through the table, then every handler it asks for, until the execution
+   * rests. Synchronous all the way when the handlers are: a promise only when one of them is async.
+   */
+  step(event: TableEvent): void | Promise<void> {
+    return this.run(this.definition.table.send(this.state, event, this.observer));
   }
 
   /**
@@ -138,24 +141,42 @@ export class LiveExecution implements SagaSnapshotLike {
    * left. Synchronous handlers are run in the same tick; an async one is awaited (other
    * executions go on meanwhile; this one takes no other event, as its mailbox holds it).
    */
-  async run(effects: TableEffect[]): Promise<void> {
-    let tasks = this.#note(effects);
-    while (tasks.length) {
-      const next: TableEffect[] = [];
-      for (const task of tasks) {
-        if (task.type !== 'task') continue;
+  run(effects: TableEffect[]): void | Promise<void> {
+    return this.#drain(this.#note(effects), 0, []);
+  }
+
+  #drain(tasks: TableEffect[], from: number, next: TableEffect[]): void | Promise<void> {
+    const { table, runHandler } = this.definition;
+    for (;;) {
+      for (let i = from; i < tasks.length; i++) {
+        const task = tasks[i] as Extract<TableEffect, { type: 'task' }>;
         let output: HandlerOutput | Promise<HandlerOutput>;
         try {
-          output = this.definition.runHandler(task.input as HandlerInput);
-          if (output instanceof Promise) output = await output;
+          output = runHandler(task.input as HandlerInput);
         } catch (err) {
           // The runner turns every handler failure into data; this is its own failure.
-          next.push(...this.definition.table.rejectTask(this.state, task.path, err, this.observer));
+          next.push(...table.rejectTask(this.state, task.path, err, this.observer));
           continue;
         }
-        next.push(...this.definition.table.resolveTask(this.state, task.path, output, this.observer));
+        if (output instanceof Promise) {
+          return output.then(
+            (value) => {
+              next.push(...table.resolveTask(this.state, task.path, value, this.observer));
+              return this.#drain(tasks, i + 1, next);
+            },
+            (err: unknown) => {
+              next.push(...table.rejectTask(this.state, task.path, err, this.observer));
+              return this.#drain(tasks, i + 1, next);
+            },
+          );
+        }
+        next.push(...table.resolveTask(this.state, task.path, output, this.observer));
       }
+      if (!next.length) return;
       tasks = this.#note(next);
+      from = 0;
+      next = [];
+      if (!tasks.length) return;
     }
   }
 

@@ -41,20 +41,31 @@ export interface SagaRuntimeOptions {
   pausedCacheSize: number;
 }
 
+/** An execution brought into memory for an event; `cached`: from the paused cache, maybe behind the repository. */
+interface Brought {
+  execution: LiveExecution;
+  cached: boolean;
+}
+
 /** An event was applied and stored; the view of the execution right after it is built on demand. */
 export interface Applied {
   view(): SagaExecution;
 }
 
-/** An event on its way into an execution: how it is checked, and which event it is. */
-interface Delivery {
-  /** What it is, for logs. */
-  what: string;
-  /** Refuses it from the stored record alone, before anything is restored; the reason, or `null`. */
-  refuse?(record: SagaRecord): string | null;
-  /** The event to step with, or the reason it does not apply now. */
-  pick(execution: LiveExecution): SagaMachineEvent | string;
-}
+/** An event on its way into an execution: what decides whether it applies. */
+type Delivery =
+  /** A participant's response: applies while the execution waits for exactly this request. */
+  | { kind: 'response'; requestId: string; event: SagaMachineEvent }
+  /** A commit decision or an operator event: applies when the chart would take it now. */
+  | { kind: 'decision'; event: SagaMachineEvent }
+  /** The execution's deadline fired: applies when it is due. */
+  | { kind: 'deadline' };
+
+const DEADLINE: Delivery = { kind: 'deadline' };
+const whatOf = (delivery: Delivery): string => (delivery.kind === 'response' ? `saga.response ${delivery.requestId}` : delivery.kind === 'decision' ? delivery.event.type : 'saga.deadline');
+const NOT_AWAITED = 'it waits for no such request';
+const NO_DEADLINE = 'it waits on no deadline';
+const NOT_DUE = 'its deadline is not due yet';
 
 /**
  * The pump: runs executions on their definitions' transition tables. For each event, in the
@@ -132,7 +143,8 @@ export class SagaRuntime {
     void this.#mailboxes.run(uuid, async () => {
       const execution = LiveExecution.create(definition, input, pauseOnDisk, this.#observe(definition));
       this.#live.set(uuid, execution);
-      if (await this.#step(execution, { type: 'saga.start' })) await this.#rest(execution);
+      const stepped = this.#step(execution, { type: 'saga.start' });
+      if (stepped instanceof Promise ? await stepped : stepped) await this.#rest(execution);
     });
     return settled;
   }
@@ -144,22 +156,12 @@ export class SagaRuntime {
       this.#log.warn?.('ignored a response with an unknown request id', { requestId: data.requestId });
       return Promise.resolve(null);
     }
-    const event = responseEvent(data, key);
-    const { requestId } = data;
-    return this.#deliver(key.uuid, {
-      what: `saga.response ${requestId}`,
-      // Checked against the stored outbox, without restoring anything.
-      refuse: (record) => (record.outbox.some((r) => r.requestId === requestId) ? null : 'it waits for no such request'),
-      pick: (execution) => (execution.awaits(requestId) ? event : 'it waits for no such request'),
-    });
+    return this.#deliver(key.uuid, { kind: 'response', requestId: data.requestId, event: responseEvent(data, key) });
   }
 
   /** Delivers a commit decision or an operator event; `null` when the chart would not take it now. */
   decide(uuid: string, event: SagaMachineEvent): Promise<Applied | null> {
-    return this.#deliver(uuid, {
-      what: event.type,
-      pick: (execution) => (execution.definition.table.can(execution.state, event as never) ? event : 'the chart does not take it in this state'),
-    });
+    return this.#deliver(uuid, { kind: 'decision', event });
   }
 
   /** Waits for `until` on an execution (register it before sending the event that makes it due). */
@@ -213,27 +215,29 @@ export class SagaRuntime {
   #deliver(uuid: string, delivery: Delivery): Promise<Applied | null> {
     return this.#mailboxes.run(uuid, async () => {
       for (let attempt = 0; ; attempt++) {
-        const brought = await this.#bring(uuid, delivery, attempt > 0);
+        const bringing = this.#bring(uuid, delivery, attempt > 0);
+        const brought = bringing instanceof Promise ? await bringing : bringing;
         if (!brought) return null;
         const { execution, cached } = brought;
-        const event = delivery.pick(execution);
+        const event = this.#pick(delivery, execution);
         if (typeof event === 'string') {
           if (execution.pauseOnDisk && execution.status !== SagaStatus.Running) this.#park(execution);
           // A copy from the cache may be behind the repository (another manager moved it on): ask the repository.
           if (cached && attempt === 0) continue;
-          return this.#ignored(uuid, delivery.what, event);
+          return this.#ignored(uuid, delivery, event);
         }
-        if (!(await this.#step(execution, event))) return null;
+        const stepped = this.#step(execution, event);
+        if (!(stepped instanceof Promise ? await stepped : stepped)) return null;
         const outcome = await this.#rest(execution);
         if (outcome === 'stored') return { view: () => this.#view(execution) };
         if (outcome !== 'conflict' || attempt > 0) return null;
-        this.#log.info?.('another manager stored this execution since it was read here; reading it again', { uuid, event: delivery.what });
+        this.#log.info?.('another manager stored this execution since it was read here; reading it again', { uuid, event: whatOf(delivery) });
       }
     });
   }
 
   /** The execution in memory: live, from the paused cache (unless `fresh`), or restored from its record. */
-  async #bring(uuid: string, delivery: Delivery, fresh: boolean): Promise<{ execution: LiveExecution; cached: boolean } | null> {
+  #bring(uuid: string, delivery: Delivery, fresh: boolean): Brought | null | Promise<Brought | null> {
     if (!fresh) {
       const live = this.#live.get(uuid);
       if (live) return { execution: live, cached: false };
@@ -247,10 +251,14 @@ export class SagaRuntime {
       const stale = this.#live.get(uuid) ?? this.#paused.get(uuid);
       if (stale) this.#drop(stale);
     }
+    return this.#load(uuid, delivery);
+  }
+
+  async #load(uuid: string, delivery: Delivery): Promise<Brought | null> {
     const record = await this.#repository.load(uuid);
-    if (!record) return this.#ignored(uuid, delivery.what, 'no such execution');
-    const refusal = delivery.refuse?.(record);
-    if (refusal) return this.#ignored(uuid, delivery.what, refusal);
+    if (!record) return this.#ignored(uuid, delivery, 'no such execution');
+    const refusal = this.#refuse(delivery, record);
+    if (refusal) return this.#ignored(uuid, delivery, refusal);
     const execution = await this.#restore(record);
     return execution ? { execution, cached: false } : null;
   }
@@ -268,7 +276,8 @@ export class SagaRuntime {
     this.#paused.delete(record.uuid);
     this.#live.set(record.uuid, execution);
     if (effects.length) {
-      if (!(await this.#run(execution, effects, 'restore'))) return null;
+      const ran = this.#run(execution, 'restore', () => execution.run(effects));
+      if (!(ran instanceof Promise ? await ran : ran)) return null;
       if ((await this.#rest(execution)) !== 'stored' || this.#live.get(record.uuid) !== execution) return null;
     }
     return execution;
@@ -295,23 +304,27 @@ export class SagaRuntime {
     return 'restarted';
   }
 
-  /** Steps the execution's table with one event and runs its handlers; `false` when the chart failed. */
-  #step(execution: LiveExecution, event: SagaMachineEvent): Promise<boolean> {
-    return this.#run(execution, null, event.type, event);
+  /** Steps the execution's table with one event and runs its handlers; `false` when the chart failed. Synchronous when the handlers are. */
+  #step(execution: LiveExecution, event: SagaMachineEvent): boolean | Promise<boolean> {
+    return this.#run(execution, event.type, () => execution.step(event as never));
   }
 
-  async #run(execution: LiveExecution, effects: Parameters<LiveExecution['run']>[0] | null, what: string, event?: SagaMachineEvent): Promise<boolean> {
+  #run(execution: LiveExecution, what: string, work: () => void | Promise<void>): boolean | Promise<boolean> {
+    let pending: void | Promise<void>;
     try {
-      if (event) await execution.step(event as never);
-      else await execution.run(effects ?? []);
-      return true;
+      pending = work();
     } catch (err) {
-      const error = new SagaChartError(execution.uuid, what, err);
-      this.#log.error?.('an execution failed while running; it stays at its last stored state', { uuid: execution.uuid, event: what, error: error.message });
-      this.#drop(execution);
-      this.#waiters.fail(execution.uuid, error);
-      return false;
+      return this.#chartFailed(execution, what, err);
     }
+    return pending instanceof Promise ? pending.then(() => true, (err: unknown) => this.#chartFailed(execution, what, err)) : true;
+  }
+
+  #chartFailed(execution: LiveExecution, what: string, err: unknown): false {
+    const error = new SagaChartError(execution.uuid, what, err);
+    this.#log.error?.('an execution failed while running; it stays at its last stored state', { uuid: execution.uuid, event: what, error: error.message });
+    this.#drop(execution);
+    this.#waiters.fail(execution.uuid, error);
+    return false;
   }
 
   /**
@@ -345,20 +358,33 @@ export class SagaRuntime {
   }
 
   #onDeadline(uuid: string): void {
-    this.#deliver(uuid, {
-      what: 'saga.deadline',
-      refuse: (record) => {
-        if (!record.timer) return 'it waits on no deadline';
-        if (record.timer.at > this.#clock.now()) return (this.#deadlines.arm(uuid, record.timer.at), 'its deadline is not due yet');
-        return null;
-      },
-      pick: (execution) => {
-        const timer = execution.timer();
-        if (!timer) return 'it waits on no deadline';
-        if (timer.at > this.#clock.now()) return (this.#deadlines.arm(uuid, timer.at), 'its deadline is not due yet');
-        return timer.event;
-      },
-    }).catch((err: unknown) => this.#log.warn?.('could not deliver a deadline', { uuid, error: err instanceof Error ? err.message : String(err) }));
+    this.#deliver(uuid, DEADLINE).catch((err: unknown) => this.#log.warn?.('could not deliver a deadline', { uuid, error: err instanceof Error ? err.message : String(err) }));
+  }
+
+  /** Refuses a delivery from the stored record alone, before anything is restored: the reason, or `null`. */
+  #refuse(delivery: Delivery, record: SagaRecord): string | null {
+    if (delivery.kind === 'response') return record.outbox.some((r) => r.requestId === delivery.requestId) ? null : NOT_AWAITED;
+    if (delivery.kind === 'deadline') {
+      if (!record.timer) return NO_DEADLINE;
+      if (record.timer.at > this.#clock.now()) {
+        this.#deadlines.arm(record.uuid, record.timer.at);
+        return NOT_DUE;
+      }
+    }
+    return null;
+  }
+
+  /** The event a delivery steps the execution with, or the reason it does not apply now. */
+  #pick(delivery: Delivery, execution: LiveExecution): SagaMachineEvent | string {
+    if (delivery.kind === 'response') return execution.awaits(delivery.requestId) ? delivery.event : NOT_AWAITED;
+    if (delivery.kind === 'decision') return execution.definition.table.can(execution.state, delivery.event as never) ? delivery.event : 'the chart does not take it in this state';
+    const timer = execution.timer();
+    if (!timer) return NO_DEADLINE;
+    if (timer.at > this.#clock.now()) {
+      this.#deadlines.arm(execution.uuid, timer.at);
+      return NOT_DUE;
+    }
+    return timer.event;
   }
 
   /** Out of memory, waiting paused on disk: kept in the bounded cache of recently paused executions. */
@@ -378,8 +404,8 @@ export class SagaRuntime {
     if (this.#paused.get(uuid) === execution) this.#paused.delete(uuid);
   }
 
-  #ignored(uuid: string, what: string, why: string): null {
-    this.#log.info?.('ignored an event that no longer applies (duplicate, late or foreign)', { uuid, event: what, why });
+  #ignored(uuid: string, delivery: Delivery, why: string): null {
+    this.#log.info?.('ignored an event that no longer applies (duplicate, late or foreign)', { uuid, event: whatOf(delivery), why });
     return null;
   }
 
