@@ -39,7 +39,8 @@ export interface TableState {
   leaf: Leaf<StateTable>;
   status: 'active' | 'done';
   context: unknown;
-  children: Record<string, Child>;
+  /** By id, in the order they were invoked (a Map: children come and go at every step). */
+  children: Map<string, Child>;
   output: unknown;
 }
 
@@ -196,7 +197,7 @@ export class StateTable {
     // Tasks of the machine itself, the usual case, need no walk down the children.
     const owners = path.length === 1 ? [{ table: this as StateTable, state, path: [] as string[] }] : this.#owners(state, path.slice(0, -1));
     const owner = owners[owners.length - 1];
-    const child = id === undefined || !owner ? undefined : owner.state.children[id];
+    const child = id === undefined || !owner ? undefined : owner.state.children.get(id);
     // A task stopped before it settled is ignored, as XState ignores a stopped actor.
     if (!owner || !child || child.kind !== 'task' || child.snapshot.status !== 'active') return effects;
     // The task's snapshot is the table's own object (never handed out while active): it moves on in place.
@@ -215,7 +216,7 @@ export class StateTable {
   #owners(state: TableState, path: readonly string[]): Array<{ table: StateTable; state: TableState; path: string[] }> {
     const out: Array<{ table: StateTable; state: TableState; path: string[] }> = [{ table: this, state, path: [] }];
     for (let i = 0; i < path.length; i++) {
-      const child = out[i]!.state.children[path[i]!];
+      const child = out[i]!.state.children.get(path[i]!);
       if (!child || child.kind !== 'machine') return [];
       out.push({ table: child.table, state: child.state, path: path.slice(0, i + 1) });
     }
@@ -235,7 +236,7 @@ export class StateTable {
   #initialState(input: unknown, event: TableEvent, effects: TableEffect[], deferred: Deferred[], path: readonly string[]): TableState {
     const make = this.machine.config.context;
     const context = typeof make === 'function' ? (make as (a: unknown) => unknown)({ input, spawn: refuseSpawn, self: undefined }) : (make ?? {});
-    const state: TableState = { leaf: this.#initial.to, status: 'active', context, children: {}, output: undefined };
+    const state: TableState = { leaf: this.#initial.to, status: 'active', context, children: new Map(), output: undefined };
     this.#run(state, this.#initial, event, effects, deferred, path);
     this.#eventless(state, event, effects, deferred, path);
     if (state.status === 'done') this.#stopChildren(state, effects, path);
@@ -301,7 +302,7 @@ export class StateTable {
   /** Deferred work of a macrostep, in order: events to children, children started. */
   #flush(state: TableState, deferred: Deferred[], effects: TableEffect[], path: readonly string[], observer: TableObserver | undefined, mailbox?: TableEvent[]): void {
     for (const d of deferred) {
-      const child = state.children[d.kind === 'send' ? d.to : d.id];
+      const child = state.children.get(d.kind === 'send' ? d.to : d.id);
       if (!child) continue; // stopped before its turn: XState drops the work too
       const childPath = this.#childPath(path, d.kind === 'send' ? d.to : d.id);
       if (child.kind === 'task') {
@@ -356,7 +357,7 @@ export class StateTable {
         state.context = Object.assign({}, state.context, this.#partial(op, state.context, event));
         return;
       case 'sendTo': {
-        if (!state.children[op.to]) throw new Error(`Unable to send event to actor '${op.to}' from machine '${this.machine.id}'.`);
+        if (!state.children.has(op.to)) throw new Error(`Unable to send event to actor '${op.to}' from machine '${this.machine.id}'.`);
         const sent = typeof op.event === 'function' ? (op.event as (a: ChartArgs, p: undefined) => TableEvent)({ context: state.context, event }, undefined) : (op.event as TableEvent);
         deferred.push({ kind: 'send', to: op.to, event: sent });
         return;
@@ -367,19 +368,18 @@ export class StateTable {
       case 'spawn': {
         const input = typeof op.input === 'function' ? (op.input as (a: unknown) => unknown)({ context: state.context, event, self: undefined }) : op.input;
         if (op.child.kind === 'task') {
-          state.children[op.id] = { kind: 'task', src: op.src, logic: op.child.logic, input, snapshot: op.child.logic.getInitialSnapshot(undefined, input) as TaskChild['snapshot'] };
+          state.children.set(op.id, { kind: 'task', src: op.src, logic: op.child.logic, input, snapshot: op.child.logic.getInitialSnapshot(undefined, input) as TaskChild['snapshot'] });
         } else {
           const early: TableEffect[] = [];
           const later: Deferred[] = [];
           const childState = op.child.table.#initialState(input, { type: 'xstate.init', input }, early, later, this.#childPath(path, op.id));
-          state.children[op.id] = { kind: 'machine', src: op.src, table: op.child.table, state: childState, pending: { effects: early, deferred: later } };
+          state.children.set(op.id, { kind: 'machine', src: op.src, table: op.child.table, state: childState, pending: { effects: early, deferred: later } });
         }
         deferred.push({ kind: 'start', id: op.id });
         return;
       }
       case 'stop':
-        if (state.children[op.id]) {
-          delete state.children[op.id];
+        if (state.children.delete(op.id)) {
           effects.push({ type: 'stopped', path: this.#childPath(path, op.id) });
         }
         return;
@@ -404,8 +404,8 @@ export class StateTable {
   }
 
   #stopChildren(state: TableState, effects: TableEffect[], path: readonly string[]): void {
-    for (const id of Object.keys(state.children)) {
-      delete state.children[id];
+    for (const id of [...state.children.keys()]) {
+      state.children.delete(id);
       effects.push({ type: 'stopped', path: this.#childPath(path, id) });
     }
   }
@@ -415,8 +415,7 @@ export class StateTable {
   /** XState's persisted snapshot of `state` (deep-equal to `actor.getPersistedSnapshot()`), sharing its values. */
   persist(state: TableState): PersistedMachineSnapshot {
     const children: PersistedMachineSnapshot['children'] = {};
-    for (const id in state.children) {
-      const child = state.children[id]!;
+    for (const [id, child] of state.children) {
       children[id] = {
         // A task's snapshot is copied: the table moves it on in place when the task settles.
         snapshot: child.kind === 'machine' ? child.table.persist(child.state) : { ...(child.logic.getPersistedSnapshot(child.snapshot) as object) },
@@ -448,7 +447,7 @@ export class StateTable {
     if (typeof p.context !== 'object' || p.context === null) throw new RangeError(`${where}.context is not an object`);
     const leaf = this.leafOf(p.value);
     if (!leaf) throw new RangeError(`${where}.value ${JSON.stringify(p.value)} is not a state of ${this.machine.id}`);
-    const children: Record<string, Child> = {};
+    const children = new Map<string, Child>();
     const stored = p.children ?? {};
     if (typeof stored !== 'object' || stored === null) throw new RangeError(`${where}.children is not an object`);
     for (const [id, entry] of Object.entries(stored)) {
@@ -457,18 +456,18 @@ export class StateTable {
       if (!child) throw new RangeError(`${where}.children.${id} has src ${JSON.stringify(src)}, which ${this.machine.id} does not invoke`);
       const snapshot = (entry as { snapshot?: unknown }).snapshot;
       if (child.kind === 'machine') {
-        children[id] = { kind: 'machine', src: src as string, table: child.table, state: child.table.#restoreState(snapshot, `${where}.children.${id}.snapshot`), pending: null };
+        children.set(id, { kind: 'machine', src: src as string, table: child.table, state: child.table.#restoreState(snapshot, `${where}.children.${id}.snapshot`), pending: null });
       } else {
         const s = snapshot as TaskChild['snapshot'] | null;
         if (typeof s !== 'object' || s === null || typeof s.status !== 'string') throw new RangeError(`${where}.children.${id}.snapshot has no status`);
-        children[id] = { kind: 'task', src: src as string, logic: child.logic, input: s.input, snapshot: s };
+        children.set(id, { kind: 'task', src: src as string, logic: child.logic, input: s.input, snapshot: s });
       }
     }
     return { leaf, status: p.status, context: p.context, children, output: p.output };
   }
 
   #resume(state: TableState, effects: TableEffect[], path: readonly string[], observer: TableObserver | undefined): void {
-    for (const [id, child] of Object.entries(state.children)) {
+    for (const [id, child] of [...state.children]) {
       const childPath = this.#childPath(path, id);
       if (child.kind === 'task') {
         if (child.snapshot.status === 'active') effects.push({ type: 'task', path: childPath, src: child.src, input: child.input });

@@ -75,7 +75,7 @@ export class ExecutionInspector {
 /** The snapshot an inspector is shown: what an XState machine snapshot serialises to. */
 function snapshotOf(state: TableState): Record<string, unknown> {
   const children: Record<string, { xstate$$type: 1; id: string }> = {};
-  for (const id of Object.keys(state.children)) children[id] = { xstate$$type: 1, id };
+  for (const id of state.children.keys()) children[id] = { xstate$$type: 1, id };
   return {
     status: state.status,
     value: state.leaf.value,
