@@ -1,5 +1,5 @@
 import type { PromiseActorLogic } from 'xstate';
-import { SagaContext } from '../src/context.js';
+import { contextOver, SagaContext, storedDataOf } from '../src/context.js';
 import type { ConditionalSagaStep, SagaStep } from '../src/definition/steps.js';
 import { cloneJson, toErrorInfo, type ErrorInfo, type JsonObject } from '../src/json.js';
 import { SagaRequest } from '../src/messages/saga-request.js';
@@ -11,7 +11,7 @@ const HANDLER_FAILED = 'SAGA_HANDLER_FAILED';
 function contextData(ctx: SagaContext, result: unknown, step: string, hook: string): JsonObject {
   const chosen = result instanceof SagaContext ? result : ctx;
   try {
-    return (chosen as SagaContext).toJSON() as JsonObject;
+    return storedDataOf(chosen as SagaContext) as JsonObject;
   } catch (err) {
     throw Object.assign(new Error(`the context after ${hook} of step "${step}" is not JSON-serialisable: ${(err as Error).message}`), {
       code: 'SAGA_CONTEXT_NOT_JSON',
@@ -56,7 +56,7 @@ function run(step: SagaStep, input: HandlerInput): HandlerOutput | Promise<Handl
   let ctx: SagaContext;
   let response: SagaResponse | undefined;
   try {
-    ctx = new SagaContext(input.data);
+    ctx = contextOver(input.data);
     response = input.response ? SagaResponse.from(input.response) : undefined;
   } catch (err) {
     return failure(input, err);

@@ -1,7 +1,48 @@
 import { cloneJson } from './json.js';
 
-const DATA = Symbol('sagachart.context.data');
+const STATE = Symbol('sagachart.context.state');
 const METHODS = new Set(['get', 'set', 'has', 'delete', 'keys', 'entries', 'update', 'toJSON']);
+
+/**
+ * What a context holds. `data` starts as the object it was made over; while `shared`, it is that
+ * object, which the context must not change: the first write copies it (shallowly), and an
+ * object-valued key is deep-copied the first time it is read. `exposed` names the keys whose
+ * value the handler may hold a reference to (read objects, written values): those are copied
+ * again when the data is stored; the others are shared with the data the context was made over.
+ */
+interface ContextState {
+  data: Record<string, unknown>;
+  /** `data` is the object the context was made over (copied at the first write). */
+  shared: boolean;
+  /** Values not exposed yet belong to that object (copied when read). */
+  borrowed: boolean;
+  exposed: Set<string>;
+}
+
+function read(s: ContextState, key: string): unknown {
+  const value = s.data[key];
+  if (value === null || typeof value !== 'object' || s.exposed.has(key) || !Object.hasOwn(s.data, key)) return value;
+  let mine = value;
+  if (s.borrowed) {
+    materialize(s);
+    mine = cloneJson(value);
+    s.data[key] = mine;
+  }
+  s.exposed.add(key);
+  return mine;
+}
+
+function materialize(s: ContextState): void {
+  if (!s.shared) return;
+  s.data = Object.assign({}, s.data);
+  s.shared = false;
+}
+
+function write(s: ContextState, key: string, value: unknown): void {
+  materialize(s);
+  s.data[key] = value;
+  s.exposed.add(key);
+}
 
 /** One proxy handler for every context: attribute access reads and writes the data. */
 const ATTRIBUTES: ProxyHandler<SagaContextBase<object>> = {
@@ -9,83 +50,126 @@ const ATTRIBUTES: ProxyHandler<SagaContextBase<object>> = {
     if (typeof prop === 'symbol' || METHODS.has(prop) || prop === 'constructor') {
       return Reflect.get(target, prop, receiver) as unknown;
     }
-    return target[DATA][prop];
+    return read(target[STATE], prop);
   },
   set(target, prop, value) {
     if (typeof prop === 'symbol' || METHODS.has(prop)) {
       throw new TypeError(`SagaContext key "${String(prop)}" is a method name; use ctx.set(${JSON.stringify(String(prop))}, value).`);
     }
-    target[DATA][prop] = value;
+    write(target[STATE], prop, value);
     return true;
   },
   has(target, prop) {
-    return typeof prop === 'string' && Object.hasOwn(target[DATA], prop);
+    return typeof prop === 'string' && Object.hasOwn(target[STATE].data, prop);
   },
   deleteProperty(target, prop) {
-    if (typeof prop === 'string') delete target[DATA][prop];
+    if (typeof prop === 'string') target.delete(prop);
     return true;
   },
   ownKeys(target) {
-    return Object.keys(target[DATA]);
+    return Object.keys(target[STATE].data);
   },
   getOwnPropertyDescriptor(target, prop) {
-    if (typeof prop !== 'string' || !Object.hasOwn(target[DATA], prop)) return undefined;
-    return { value: target[DATA][prop], writable: true, enumerable: true, configurable: true };
+    const s = target[STATE];
+    if (typeof prop !== 'string' || !Object.hasOwn(s.data, prop)) return undefined;
+    return { value: read(s, prop), writable: true, enumerable: true, configurable: true };
   },
 };
 
 class SagaContextBase<T extends object> {
   /** @internal */
-  readonly [DATA]: Record<string, unknown>;
+  readonly [STATE]: ContextState;
 
   constructor(data?: T) {
-    this[DATA] = data ? cloneJson(data as Record<string, unknown>) : {};
+    this[STATE] = { data: data ? cloneJson(data as Record<string, unknown>) : {}, shared: false, borrowed: false, exposed: new Set() };
     return new Proxy(this, ATTRIBUTES as ProxyHandler<this>);
   }
 
   /** The value stored under `key`. */
   get<K extends keyof T & string>(key: K): T[K] {
-    return this[DATA][key] as T[K];
+    return read(this[STATE], key) as T[K];
   }
 
   /** Stores `value` under `key` (also reachable as `ctx[key]`). Returns the context. */
   set<K extends keyof T & string>(key: K, value: T[K]): this {
-    this[DATA][key] = value;
+    write(this[STATE], key, value);
     return this;
   }
 
   /** Whether `key` is set. */
   has(key: string): boolean {
-    return Object.hasOwn(this[DATA], key);
+    return Object.hasOwn(this[STATE].data, key);
   }
 
   /** Removes `key`; returns whether it was set. */
   delete(key: string): boolean {
-    const had = Object.hasOwn(this[DATA], key);
-    delete this[DATA][key];
-    return had;
+    const s = this[STATE];
+    const had = Object.hasOwn(s.data, key);
+    if (!had) return false;
+    materialize(s);
+    delete s.data[key];
+    s.exposed.delete(key);
+    return true;
   }
 
   /** The keys, in insertion order. */
   keys(): string[] {
-    return Object.keys(this[DATA]);
+    return Object.keys(this[STATE].data);
   }
 
   /** `[key, value]` pairs, in insertion order. */
   entries(): Array<[string, unknown]> {
-    return Object.entries(this[DATA]);
+    const s = this[STATE];
+    return Object.keys(s.data).map((key) => [key, read(s, key)]);
   }
 
   /** Merges `values` into the context. Returns the context. */
   update(values: Partial<T>): this {
-    Object.assign(this[DATA], values);
+    const s = this[STATE];
+    for (const key of Object.keys(values)) write(s, key, (values as Record<string, unknown>)[key]);
     return this;
   }
 
   /** A deep JSON copy of the data: what is stored in the snapshot. */
   toJSON(): T {
-    return cloneJson(this[DATA]) as T;
+    return cloneJson(this[STATE].data) as T;
   }
+}
+
+/**
+ * A context over `data` without copying it first: what handlers get. `data` is not changed (the
+ * first write copies it, reading an object copies that object), and {@link storedDataOf} shares
+ * with it whatever the handler never touched.
+ * @internal
+ */
+export function contextOver<T extends object>(data: T): SagaContext<T> {
+  const ctx = new SagaContextBase<T>();
+  ctx[STATE].data = data as Record<string, unknown>;
+  ctx[STATE].shared = true;
+  ctx[STATE].borrowed = true;
+  return ctx as SagaContext<T>;
+}
+
+/**
+ * The data of a context as it is stored: a JSON copy of what the handler read or wrote (as
+ * `JSON.stringify` would make it: a `Date` becomes a string, `undefined` and functions are
+ * dropped; a BigInt or a cycle throws), sharing the values it never touched.
+ * @internal
+ */
+export function storedDataOf(ctx: SagaContext<object>): Record<string, unknown> {
+  const s = (ctx as unknown as SagaContextBase<object>)[STATE];
+  if (s.shared) return s.data;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(s.data)) {
+    let value = s.data[key];
+    if (s.exposed.has(key)) {
+      if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
+      value = cloneJson(value);
+    }
+    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+  }
+  return out;
 }
 
 /**
