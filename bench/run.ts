@@ -26,15 +26,17 @@ interface Contender {
   sagas: number;
 }
 const CONTENDERS: Contender[] = [
-  { name: 'floor-ws', script: 'floor.ts', variant: 'ws', sagas: 6000 },
-  { name: 'floor-redis', script: 'floor.ts', variant: 'redis', sagas: 5000 },
-  { name: 'xstate-floor-ws', script: 'xstate-floor.ts', variant: 'ws', sagas: 4000 },
-  { name: 'xstate-floor-redis', script: 'xstate-floor.ts', variant: 'redis', sagas: 3000 },
-  { name: 'sagachart-memory', script: 'sagachart.ts', variant: 'memory', sagas: 3000 },
-  { name: 'sagachart-redis', script: 'sagachart.ts', variant: 'redis', sagas: 2000 },
-  { name: 'sagachart-redis-aof', script: 'sagachart.ts', variant: 'redis-aof', sagas: 2000 },
-  { name: 'bullmq', script: 'bullmq.ts', variant: '', sagas: 1500 },
-  { name: 'restate', script: 'restate.ts', variant: '', sagas: 600 },
+  // Sized so that each measured run lasts a few seconds on this class of machine: a run of well
+  // under a second measures the JIT warming up rather than the contender.
+  { name: 'floor-ws', script: 'floor.ts', variant: 'ws', sagas: 30000 },
+  { name: 'floor-redis', script: 'floor.ts', variant: 'redis', sagas: 20000 },
+  { name: 'xstate-floor-ws', script: 'xstate-floor.ts', variant: 'ws', sagas: 10000 },
+  { name: 'xstate-floor-redis', script: 'xstate-floor.ts', variant: 'redis', sagas: 8000 },
+  { name: 'sagachart-memory', script: 'sagachart.ts', variant: 'memory', sagas: 20000 },
+  { name: 'sagachart-redis', script: 'sagachart.ts', variant: 'redis', sagas: 10000 },
+  { name: 'sagachart-redis-aof', script: 'sagachart.ts', variant: 'redis-aof', sagas: 10000 },
+  { name: 'bullmq', script: 'bullmq.ts', variant: '', sagas: 4000 },
+  { name: 'restate', script: 'restate.ts', variant: '', sagas: 1500 },
 ].filter((c) => existsSync(here(`./contenders/${c.script}`)) && (!values.only || values.only.split(',').some((p) => c.name.startsWith(p))));
 
 interface Run {
@@ -95,7 +97,7 @@ for (const run of matrix) {
   const result = await runScript(`./contenders/${run.contender.script}`, [
     '--concurrency', String(run.concurrency),
     '--sagas', String(sagas),
-    '--warmup', String(Math.min(300, Math.round(sagas / 10))),
+    '--warmup', String(Math.min(2000, Math.round(sagas / 5))),
     '--fail-rate', String(run.failRate),
     ...(run.contender.variant ? ['--variant', run.contender.variant] : []),
   ]);
