@@ -1,6 +1,6 @@
 import { assign } from 'xstate';
 import type { Clock } from '../src/clock.js';
-import type { ErrorInfo } from '../src/json.js';
+import { previewJson, type ErrorInfo } from '../src/json.js';
 import type { SagaStepStatus } from '../src/status.js';
 import type { HandlerOutput, RemoteStepOutput, SagaMachineContext, StepRecord } from './types.js';
 
@@ -110,6 +110,6 @@ export const remoteError = (args: ActionArgs): ErrorInfo => {
   if (out.kind === 'failed') return out.error;
   return {
     code: 'SAGA_PARTICIPANT_REJECTED',
-    message: `${out.response.service ?? 'the participant'} refused the request (status ${out.response.status}): ${JSON.stringify(out.response.content)}`,
+    message: `${out.response.service ?? 'the participant'} refused the request (status ${out.response.status}): ${previewJson(out.response.content)}`,
   };
 };

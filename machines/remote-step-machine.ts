@@ -1,5 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { Clock } from '../src/clock.js';
+import { previewJson } from '../src/json.js';
 import { remoteStepEffects as effects } from './effects.js';
 import type { RemoteStepContext, RemoteStepInput, RemoteStepOutput, SagaMachineEvent } from './types.js';
 
@@ -14,10 +15,15 @@ const failure = (context: RemoteStepContext, event: Reply) =>
         code: 'SAGA_STEP_TIMEOUT',
         message: `no response to ${context.target} within ${context.timeoutMs} ms (attempt ${context.attempt - context.firstAttempt + 1} of ${context.maxAttempts})`,
       }
-    : {
-        code: 'SAGA_PARTICIPANT_SYSTEM_ERROR',
-        message: `${context.target} answered 500 (attempt ${context.attempt - context.firstAttempt + 1} of ${context.maxAttempts}): ${JSON.stringify(event.response.content)}`,
-      };
+    : event.response.error
+      ? {
+          code: event.response.error.code,
+          message: `${event.response.error.message} (attempt ${context.attempt - context.firstAttempt + 1} of ${context.maxAttempts})`,
+        }
+      : {
+          code: 'SAGA_PARTICIPANT_SYSTEM_ERROR',
+          message: `${context.target} answered 500 (attempt ${context.attempt - context.firstAttempt + 1} of ${context.maxAttempts}): ${previewJson(event.response.content)}`,
+        };
 
 /**
  * The child actor of a remote step (or of a remote compensation): it holds the outgoing request,

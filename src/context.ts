@@ -164,7 +164,11 @@ export function storedDataOf(ctx: SagaContext<object>): Record<string, unknown> 
     let value = s.data[key];
     if (s.exposed.has(key)) {
       if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
-      value = cloneJson(value);
+      try {
+        value = cloneJson(value);
+      } catch (err) {
+        throw new TypeError(`"${key}": ${(err as Error).message}`, { cause: err });
+      }
     }
     if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     else out[key] = value;

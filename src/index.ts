@@ -41,7 +41,7 @@ export {
 export { sagaDiagram } from '../machines/diagram.js';
 export type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, StepRecord, FailureInfo } from '../machines/types.js';
 
-export { SagaManager, type SagaManagerOptions, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
+export { SagaManager, type SagaManagerOptions, type SagaManagerStats, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
 export { SagaExecution, type SagaStepFailure } from './runtime/saga-execution.js';
 export { SagaFailedExecutionError } from './runtime/saga-failed-execution-error.js';
 

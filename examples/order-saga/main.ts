@@ -27,7 +27,7 @@ const logger = { error: (message: string, fields?: object) => console.error(mess
 const HOUR = 3_600_000;
 const repository: SagaRepository = process.env.REDIS_URL
   ? new RedisSagaRepository({ redis: process.env.REDIS_URL, keyPrefix: 'sagachart-demo:', retentionMs: HOUR, logger })
-  : await FileSagaRepository.open({ dir: fileURLToPath(new URL('../../.sagachart/order-saga', import.meta.url)), retentionMs: HOUR, logger });
+  : await FileSagaRepository.open({ dir: process.env.SAGACHART_DEMO_DIR ?? fileURLToPath(new URL('../../.sagachart/order-saga', import.meta.url)), retentionMs: HOUR, logger });
 const broker = await WebSocketBroker.listen({ port: 0, auth: tokens, logger });
 const manager = new SagaManager({ repository, broker, sagas: [ORDER_SAGA], logger });
 console.log(
@@ -39,13 +39,15 @@ const ledger: LedgerEntry[] = [];
 const children: ChildProcess[] = SERVICES.map((service) => {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./participant.ts', import.meta.url)), service], {
     env: { ...process.env, SAGACHART_URL: broker.url, SAGACHART_TOKEN: tokens[service] },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // stdin is a pipe the participant watches: it closes when this process dies, even by kill -9.
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   createInterface({ input: child.stdout! }).on('line', (line) => {
     if (line.startsWith('LEDGER ')) ledger.push(JSON.parse(line.slice(7)) as LedgerEntry);
   });
   return child;
 });
+console.log(`PARTICIPANTS ${children.map((c) => c.pid).join(',')}`);
 const startedWaiting = Date.now();
 while (broker.connectedServices().length < SERVICES.length) {
   if (Date.now() - startedWaiting > 30_000) throw new Error(`participants did not connect: only ${broker.connectedServices().join(', ')}`);

@@ -14,7 +14,7 @@ export function demoOrders(count: number): Order[] {
       orderId: `order-${String(i).padStart(3, '0')}${slow ? '-slow' : ''}`,
       customer: `customer-${i % 9}`,
       items: [{ sku: `sku-${i % 4}`, qty: 1 + (i % 3) }],
-      amount: declined ? 1_500 + i : 20 + i,
+      amount: declined ? 1_500 + (i % 500) : 20 + (i % 900),
       express: slow || i % 7 === 0,
     });
   }

@@ -22,3 +22,8 @@ const stop = async () => {
 };
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
+// The orchestrator that started this process was killed (kill -9 leaves no chance to stop us):
+// the pipe to it closes, and this service goes too rather than run on, orphaned.
+process.stdout.on('error', () => void stop());
+process.stdin.on('end', () => void stop());
+process.stdin.resume();

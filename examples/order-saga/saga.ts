@@ -1,5 +1,9 @@
 import { Saga, SagaRequest } from '../../src/index.js';
 
+/** The demo's step timeouts can be stretched (DEMO_TIMEOUT_SCALE=3) where the machine is loaded, as in its test. */
+const scale = Number(process.env.DEMO_TIMEOUT_SCALE ?? 1) || 1;
+const ms = (n: number) => Math.round(n * scale);
+
 /** What one order carries through the saga. */
 export interface Order extends Record<string, unknown> {
   orderId: string;
@@ -19,7 +23,7 @@ const EXPRESS_SHIPPING = new Saga('express-shipping')
     ctx.trackingId = (await res.content<{ trackingId: string }>()).trackingId;
   })
   .onFailure((ctx) => new SagaRequest('shipping.cancel', { orderId: ctx.orderId as string }))
-  .timeout(1_000)
+  .timeout(ms(1_000))
   .commit();
 
 const STANDARD_SHIPPING = new Saga('standard-shipping')
@@ -43,7 +47,7 @@ export const ORDER_SAGA = new Saga<Order>('order')
     ctx.reservationId = (await res.content<{ reservationId: string }>()).reservationId;
   })
   .onFailure((ctx) => new SagaRequest('inventory.release', { reservationId: ctx.reservationId ?? null }))
-  .timeout(2_000)
+  .timeout(ms(2_000))
   .retry({ attempts: 2, backoffMs: 50 })
   .remoteStep('charge')
   .onExecute((ctx) => new SagaRequest('payment.charge', { orderId: ctx.orderId, customer: ctx.customer, amount: ctx.amount }))
@@ -51,7 +55,7 @@ export const ORDER_SAGA = new Saga<Order>('order')
     ctx.chargeId = (await res.content<{ chargeId: string }>()).chargeId;
   })
   .onFailure((ctx) => new SagaRequest('payment.refund', { chargeId: ctx.chargeId ?? null }))
-  .timeout(2_000)
+  .timeout(ms(2_000))
   .conditionalStep('shipping')
   .ifThen((ctx) => ctx.express, EXPRESS_SHIPPING)
   .elseThen(STANDARD_SHIPPING)

@@ -8,7 +8,7 @@ import { SagaFailedExecutionError } from '../runtime/saga-failed-execution-error
 import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
 import { SagaManagerClosedError } from '../errors/saga-manager-closed-error.js';
 import { SagaUnknownRequestError } from '../errors/saga-unknown-request-error.js';
-import { cloneJson, type JsonObject } from '../json.js';
+import { cloneJson, previewJson, type JsonObject } from '../json.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import { parseRequestId } from '../messages/request-id.js';
 import { SagaResponse, type SagaResponseData } from '../messages/saga-response.js';
@@ -62,9 +62,28 @@ export interface SagaManagerOptions {
   pausedCacheSize?: number;
 }
 
+/** What an execution id may be made of: it is the first part of every request id. */
+const UUID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 function wholeNumber(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`SagaManager: ${name} must be a whole number >= 0, got ${String(value)}.`);
   return value;
+}
+
+/** What {@link SagaManager.stats} reports. */
+export interface SagaManagerStats {
+  /** Executions in memory, running or waiting. */
+  live: number;
+  /** Executions paused on disk that are also kept in the cache. */
+  pausedCached: number;
+  /** Deadlines armed, of executions in memory or paused on disk. */
+  armedDeadlines: number;
+  /**
+   * Responses ignored: `duplicate` (its step ran: an answer already taken, or to an attempt
+   * since retried), `late` (the execution had ended), `foreign` (no such execution, a step it never
+   * ran, or a request id sagachart does not make; each is also a warning, at most one a second).
+   */
+  ignoredResponses: Readonly<Record<'duplicate' | 'late' | 'foreign', number>>;
 }
 
 /** Options of {@link SagaManager.run}. */
@@ -151,6 +170,16 @@ export class SagaManager {
     return this.#runtime.liveCount;
   }
 
+  /** What the manager holds and has ignored, for metrics and tests. */
+  stats(): SagaManagerStats {
+    return {
+      live: this.#runtime.liveCount,
+      pausedCached: this.#runtime.cachedCount,
+      armedDeadlines: this.#runtime.armedDeadlines,
+      ignoredResponses: this.#runtime.ignoredResponses,
+    };
+  }
+
   /** Runs a saga. See {@link RunOptions} for when it resolves. */
   run<T extends object>(saga: Saga<T>, options: RunOptions<T> & { returnExecution: false }): Promise<string>;
   run<T extends object>(saga: Saga<T>, options?: RunOptions<T> & { returnExecution?: true }): Promise<SagaExecution>;
@@ -160,6 +189,9 @@ export class SagaManager {
     const definition = this.#registry.forRun(saga);
     const data = this.#initialData(definition.saga, options.context);
     const uuid = options.uuid ?? this.#newId();
+    if (typeof uuid !== 'string' || !UUID.test(uuid)) {
+      throw new RangeError(`run(): uuid ${previewJson(uuid, 80)} must be 1 to 128 letters, digits and . _ : - (it goes into every request id, uuid/phase/attempt/step).`);
+    }
     const execution = await this.#runtime.run(definition, { uuid, data, autocommit: options.autocommit ?? true }, options.pauseOnDisk ?? false);
     if (execution.status === SagaStatus.Errored && (options.raiseOnError ?? true)) throw new SagaFailedExecutionError(execution);
     return options.returnExecution === false ? uuid : execution;

@@ -3,6 +3,7 @@ import { waitKey, type SagaChartEffect } from '../../machines/effects.js';
 import { isAwaitingCommit, sagaStatusOf, type SagaSnapshotLike } from '../../machines/read.js';
 import type { TableEffect, TableEvent, TableObserver, TableState } from '../../machines/table/state-table.js';
 import type { HandlerInput, HandlerOutput, SagaMachineContext, SagaMachineInput } from '../../machines/types.js';
+import { previewJson } from '../json.js';
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import type { SagaTimer } from '../messages/saga-timer.js';
 import type { SagaRecord } from '../repositories/saga-repository.js';
@@ -61,7 +62,7 @@ export class LiveExecution implements SagaSnapshotLike {
     const observer = observe?.(record.uuid);
     const { state, effects } = definition.table.restore(record.snapshot, observer);
     const context = state.context as Partial<SagaMachineContext>;
-    if (context.uuid !== record.uuid) throw new RangeError(`snapshot.context.uuid is ${JSON.stringify(context.uuid)}, not the record's uuid`);
+    if (context.uuid !== record.uuid) throw new RangeError(`snapshot.context.uuid is ${previewJson(context.uuid)}, not the record's uuid`);
     const execution = new LiveExecution(definition, state, record.version, true, observer);
     for (const request of record.outbox) execution.#wait(waitKey(request.step, request.phase)).request = request;
     if (record.timer) execution.#wait(waitKey(record.timer.event.step, record.timer.event.phase)).timer = record.timer;

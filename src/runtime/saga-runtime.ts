@@ -6,13 +6,16 @@ import { SagaAlreadyRunningError } from '../errors/saga-already-running-error.js
 import { SagaChartError } from '../errors/saga-chart-error.js';
 import { SagaExecutionNotFoundError } from '../errors/saga-execution-not-found-error.js';
 import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
+import { previewJson } from '../json.js';
 import type { SagaLogger } from '../logger.js';
 import { parseRequestId } from '../messages/request-id.js';
-import type { SagaResponseData } from '../messages/saga-response.js';
+import { failedResponse, responseProblem, type SagaResponseData } from '../messages/saga-response.js';
+import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import type { SagaRecord, SagaRepository } from '../repositories/saga-repository.js';
 import { isFinalStatus, SagaStatus } from '../status.js';
 import type { SagaBroker } from '../transport/saga-broker.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
+import { RateLimited } from '../util/rate-limited.js';
 import { DeadlineScheduler } from './deadline-scheduler.js';
 import { ExecutionInspector, type InspectObserver } from './inspection.js';
 import { LiveExecution } from './live-execution.js';
@@ -87,6 +90,9 @@ export class SagaRuntime {
   /** Executions paused on disk that are also kept here, least recently stored first: a response soon after needs no read. */
   readonly #paused = new Map<string, LiveExecution>();
   readonly #pausedCacheSize: number;
+  readonly #ignoredResponses = { duplicate: 0, late: 0, foreign: 0 };
+  /** Foreign responses are warnings, one line per second at most: a peer could send many. */
+  readonly #foreign: RateLimited;
   readonly #mailboxes = new KeyedQueue();
   readonly #writer: SnapshotWriter;
   readonly #deadlines: DeadlineScheduler;
@@ -102,6 +108,7 @@ export class SagaRuntime {
     this.#controls = options.controls;
     this.#inspector = options.inspect ? new ExecutionInspector(options.inspect, (err) => this.#log.warn?.('the inspector failed', { error: String(err) })) : undefined;
     this.#pausedCacheSize = options.pausedCacheSize;
+    this.#foreign = new RateLimited(options.clock, 1_000);
     this.#writer = new SnapshotWriter(options.repository, options.clock);
     this.#deadlines = new DeadlineScheduler(options.clock, (uuid: string) => this.#onDeadline(uuid));
     this.#waiters = new Waiters(
@@ -153,10 +160,15 @@ export class SagaRuntime {
   respond(data: SagaResponseData): Promise<Applied | null> {
     const key = parseRequestId(data.requestId);
     if (!key) {
-      this.#log.warn?.('ignored a response with an unknown request id', { requestId: data.requestId });
+      this.#ignoredResponses.foreign++;
+      this.#foreign.hit((suppressed) => this.#log.warn?.('ignored a response with an unknown request id', { requestId: previewJson(data.requestId, 120), ...(suppressed ? { suppressed } : {}) }));
       return Promise.resolve(null);
     }
-    return this.#deliver(key.uuid, { kind: 'response', requestId: data.requestId, event: responseEvent(data, key) });
+    // An answer that cannot be taken as it is (too deep to store, a bad status) fails its attempt
+    // like a 500, with the reason: the step retries or fails rather than waiting for ever.
+    const problem = responseProblem(data);
+    const taken = problem ? failedResponse(data.requestId, { code: 'SAGA_RESPONSE_INVALID', message: `the answer to ${data.requestId} was refused: ${problem}` }) : data;
+    return this.#deliver(key.uuid, { kind: 'response', requestId: data.requestId, event: responseEvent(taken, key) });
   }
 
   /** Delivers a commit decision or an operator event; `null` when the chart would not take it now. */
@@ -224,7 +236,7 @@ export class SagaRuntime {
           if (execution.pauseOnDisk && execution.status !== SagaStatus.Running) this.#park(execution);
           // A copy from the cache may be behind the repository (another manager moved it on): ask the repository.
           if (cached && attempt === 0) continue;
-          return this.#ignored(uuid, delivery, event);
+          return this.#ignored(uuid, delivery, event, { status: execution.status, steps: execution.context.steps });
         }
         const stepped = this.#step(execution, event);
         if (!(stepped instanceof Promise ? await stepped : stepped)) return null;
@@ -258,7 +270,10 @@ export class SagaRuntime {
     const record = await this.#repository.load(uuid);
     if (!record) return this.#ignored(uuid, delivery, 'no such execution');
     const refusal = this.#refuse(delivery, record);
-    if (refusal) return this.#ignored(uuid, delivery, refusal);
+    if (refusal) {
+      const steps = (record.snapshot as { context?: { steps?: unknown } } | null)?.context?.steps;
+      return this.#ignored(uuid, delivery, refusal, { status: record.status, steps: typeof steps === 'object' && steps !== null ? steps : {} });
+    }
     const execution = await this.#restore(record);
     return execution ? { execution, cached: false } : null;
   }
@@ -286,6 +301,13 @@ export class SagaRuntime {
   /** Recovery of one stored execution, in its mailbox: re-send and re-arm a paused one; carry on one that was running. */
   async #resume(record: SagaRecord): Promise<'resent' | 'restarted' | 'skipped'> {
     if (this.#live.has(record.uuid)) return 'skipped';
+    const cached = this.#paused.get(record.uuid);
+    if (cached && (cached.version ?? 0) >= record.version) {
+      // Held here, at least as new as the record read a moment ago: its own outbox is the current one.
+      for (const request of cached.outbox()) this.#send(request);
+      this.#deadlines.arm(record.uuid, cached.timer()?.at ?? null);
+      return 'resent';
+    }
     if (record.status === SagaStatus.Paused) {
       // Refuse a snapshot that cannot be restored now, rather than when its response comes.
       const definition = this.#definitions.forRecord(record.sagaName, record.definitionHash);
@@ -294,7 +316,7 @@ export class SagaRuntime {
       } catch (err) {
         throw new SagaSnapshotError(record.uuid, `it does not restore onto ${definition.machine.id}: ${(err as Error).message}`, { cause: err });
       }
-      for (const request of record.outbox) this.#broker.send(request);
+      for (const request of record.outbox) this.#send(request);
       this.#deadlines.arm(record.uuid, record.timer?.at ?? null);
       return 'resent';
     }
@@ -348,13 +370,30 @@ export class SagaRuntime {
       return outcome.kind;
     }
     const { record } = outcome;
-    for (const request of execution.takeUnsent()) this.#broker.send(request);
+    for (const request of execution.takeUnsent()) this.#send(request);
     this.#deadlines.arm(uuid, record.timer?.at ?? null);
     const awaitingCommit = execution.awaitingCommit;
     this.#waiters.notify(uuid, { status: record.status, awaitingCommit, view: () => this.#view(execution) });
     if (isFinalStatus(record.status)) this.#drop(execution);
     else if (execution.pauseOnDisk && record.status === SagaStatus.Paused && !awaitingCommit) this.#park(execution);
     return 'stored';
+  }
+
+  /**
+   * Hands a request to the broker. A broker that throws (it should queue and retry instead) does
+   * not hang the execution: the attempt fails like a 500 with `SAGA_BROKER_FAILED`, so the step
+   * retries per its policy and then fails, and the saga rolls back or ends errored.
+   */
+  #send(request: OutgoingRequest): void {
+    try {
+      this.#broker.send(request);
+    } catch (err) {
+      const message = `the broker could not send ${request.requestId} to ${request.target}: ${err instanceof Error ? err.message : String(err)}`;
+      this.#log.error?.('the broker failed to send a request; the attempt fails', { uuid: request.uuid, requestId: request.requestId, error: message });
+      void this.respond(failedResponse(request.requestId, { code: 'SAGA_BROKER_FAILED', message })).catch((e: unknown) =>
+        this.#log.error?.('could not fail an attempt the broker did not send', { requestId: request.requestId, error: String(e) }),
+      );
+    }
   }
 
   #onDeadline(uuid: string): void {
@@ -404,9 +443,32 @@ export class SagaRuntime {
     if (this.#paused.get(uuid) === execution) this.#paused.delete(uuid);
   }
 
-  #ignored(uuid: string, delivery: Delivery, why: string): null {
-    this.#log.info?.('ignored an event that no longer applies (duplicate, late or foreign)', { uuid, event: whatOf(delivery), why });
+  /**
+   * An event that does not apply, logged. A response is counted as `duplicate` (its step ran: an
+   * answer already taken, or to an attempt that was retried), `late` (the execution has ended) or
+   * `foreign` (no such execution, or a step it never ran), and a foreign one is a warning.
+   */
+  #ignored(uuid: string, delivery: Delivery, why: string, seen?: { status: SagaStatus; steps: object }): null {
+    if (delivery.kind !== 'response') {
+      this.#log.info?.('ignored an event that no longer applies', { uuid, event: whatOf(delivery), why });
+      return null;
+    }
+    const step = delivery.event.type === 'saga.response' ? delivery.event.step : '';
+    const kind = !seen ? 'foreign' : isFinalStatus(seen.status) ? 'late' : Object.hasOwn(seen.steps, step) ? 'duplicate' : 'foreign';
+    this.#ignoredResponses[kind]++;
+    if (kind === 'foreign') this.#foreign.hit((suppressed) => this.#log.warn?.('ignored a foreign response', { uuid, requestId: delivery.requestId, why, ...(suppressed ? { suppressed } : {}) }));
+    else this.#log.info?.(`ignored a ${kind} response`, { uuid, requestId: delivery.requestId, why });
     return null;
+  }
+
+  /** Responses ignored so far, by kind. */
+  get ignoredResponses(): Readonly<Record<'duplicate' | 'late' | 'foreign', number>> {
+    return { ...this.#ignoredResponses };
+  }
+
+  /** Executions paused on disk that are also kept in memory. */
+  get cachedCount(): number {
+    return this.#paused.size;
   }
 
   #observe(definition: CompiledSaga): ((uuid: string) => ReturnType<ExecutionInspector['observe']>) | undefined {
@@ -425,7 +487,7 @@ export class SagaRuntime {
     const leaf = definition.table.leafOf(snapshot?.value);
     const context = snapshot?.context as { uuid?: unknown } | undefined;
     if (!leaf || typeof context !== 'object' || context === null || context.uuid !== record.uuid) {
-      throw new SagaSnapshotError(record.uuid, `its snapshot is not one of ${definition.machine.id} (state ${JSON.stringify(snapshot?.value)})`);
+      throw new SagaSnapshotError(record.uuid, `its snapshot is not one of ${definition.machine.id} (state ${previewJson(snapshot?.value)})`);
     }
     const like = { value: leaf.value, context: context as never, hasTag: (tag: string) => leaf.tags.has(tag) };
     return { status: record.status, awaitingCommit: isAwaitingCommit(like), view: () => new SagaExecution(definition, like, this.#controls) };

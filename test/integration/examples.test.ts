@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Saga, sagaDiagram, SagaRequest } from '../../src/index.js';
+import { until } from '../support/harness.js';
 import { ROOT, runScript } from '../support/run-script.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -44,7 +47,9 @@ interface Story {
 
 describe('the order-saga demo (npm start)', () => {
   it('runs a mix of orders and ends with a summary that adds up', async () => {
-    const { stdout, code } = await runScript('examples/order-saga/main.ts', ['--orders', '20', '--concurrency', '4']);
+    // Step timeouts ×3: the demo's 1 s courier timeout must fire for the courier that never answers
+    // only, also on a loaded machine.
+    const { stdout, code } = await runScript('examples/order-saga/main.ts', ['--orders', '20', '--concurrency', '4'], 60_000, { DEMO_TIMEOUT_SCALE: '3', SAGACHART_DEMO_DIR: demoDir() });
     expect(code).toBe(0);
     const line = stdout.split('\n').find((l) => l.startsWith('SUMMARY '));
     expect(line, stdout).toBeDefined();
@@ -65,4 +70,34 @@ describe('the order-saga demo (npm start)', () => {
     expect(summary.timedOut.participants).toEqual(['inventory.reserve', 'payment.charge', 'payment.refund', 'inventory.release']);
     expect(stdout).toContain('Executions by status:');
   });
+
+  it('takes its participant processes with it when it is killed with SIGKILL', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/order-saga/main.ts', '--orders', '100000', '--concurrency', '2'], {
+      cwd: ROOT,
+      env: { ...process.env, SAGACHART_DEMO_DIR: demoDir() },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await until(() => /\d+\/100000 done|orders .*\d+\/100000/.test(out), 'the demo runs orders', 30_000);
+    const pids = /PARTICIPANTS ([\d,]+)/.exec(out)![1]!.split(',').map(Number);
+    expect(pids).toHaveLength(3);
+    child.kill('SIGKILL');
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(() => pids.every((pid) => !alive(pid)), 'every participant process has exited', 10_000);
+  });
 });
+
+/** A store directory of the demo's own for each test run, removed afterwards. */
+function demoDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sagachart-demo-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cloneJson } from '../../src/json.js';
+import { cloneJson, MAX_JSON_DEPTH, previewJson, toErrorInfo } from '../../src/json.js';
 
 /** What cloneJson must equal: the JSON round trip, or its error. */
 const roundTrip = (value: unknown) => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
@@ -25,7 +25,6 @@ describe('cloneJson', () => {
     ['non-finite numbers and -0', () => ({ nan: NaN, inf: Infinity, negInf: -Infinity, negZero: -0, list: [-0, NaN] })],
     ['a Date', () => ({ at: new Date(1_700_000_000_000) })],
     ['a class instance', () => ({ price: new Money(3) })],
-    ['a Map and a Set', () => ({ map: new Map([['a', 1]]), set: new Set([1]) })],
     ['an own toJSON', () => ({ v: { toJSON: () => 'custom' } })],
     ['a null-prototype object', () => Object.assign(Object.create(null) as object, { a: 1 })],
     ['a __proto__ key', () => JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as unknown],
@@ -48,6 +47,18 @@ describe('cloneJson', () => {
       }
     });
   }
+
+  it('refuses a Map or a Set, which JSON would store as {} without a word', () => {
+    expect(() => cloneJson({ map: new Map([['a', 1]]) })).toThrow(/a Map at "map" is not JSON/);
+    expect(() => cloneJson({ nested: [{ tags: new Set(['x']) }] })).toThrow(/a Set at "tags" is not JSON/);
+    expect(() => cloneJson(new Map())).toThrow(/a Map is not JSON/);
+  });
+
+  it('refuses a tree nested deeper than it can store safely, with a clear message, and takes one just under', () => {
+    const nest = (depth: number) => Array.from({ length: depth }).reduce<unknown>((inner) => [inner], 'leaf');
+    expect(() => cloneJson(nest(5_000))).toThrow(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+    expect(JSON.stringify(cloneJson(nest(MAX_JSON_DEPTH - 1)))).toBe(JSON.stringify(nest(MAX_JSON_DEPTH - 1)));
+  });
 
   it('throws JSON’s own error on a cycle', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
@@ -85,5 +96,28 @@ describe('cloneJson', () => {
       const value = gen(0);
       expect(outcome(() => cloneJson(value))).toEqual(outcome(() => roundTrip(value)));
     }
+  });
+});
+
+describe('previewJson and toErrorInfo: what goes into error messages is bounded', () => {
+  it('cuts a long value, renders what is too deep or not JSON as a placeholder, and never throws', () => {
+    const long = previewJson({ pad: 'x'.repeat(10_000) }, 100);
+    expect(long.length).toBeLessThan(140);
+    expect(long).toMatch(/… \(10010 characters\)$/);
+    const deep = Array.from({ length: 10_000 }).reduce<unknown>((inner) => ({ inner }), 1);
+    expect(previewJson(deep)).toBe('[a value nested deeper than 32 levels]');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(previewJson(cyclic)).toBe('[a value nested deeper than 32 levels]');
+    expect(previewJson({ big: 1n })).toMatch(/^\[a value that is not JSON: /);
+    expect(previewJson(undefined)).toBe('undefined');
+  });
+
+  it('keeps an error message and code within bounds', () => {
+    const info = toErrorInfo(Object.assign(new Error('m'.repeat(50_000)), { code: 'C'.repeat(500) }), 'SAGA_HANDLER_FAILED');
+    expect(info.code).toBe('SAGA_HANDLER_FAILED');
+    expect(info.message.length).toBeLessThan(2_100);
+    const deep = Array.from({ length: 10_000 }).reduce<unknown>((inner) => [inner], 0);
+    expect(toErrorInfo(deep, 'X')).toEqual({ code: 'X', message: '[a value nested deeper than 32 levels]' });
   });
 });

@@ -125,6 +125,15 @@ describe('SagaManager lookups and bad input', () => {
     await manager.close();
   });
 
+  it('refuses a uuid that cannot go into a request id', async () => {
+    const manager = new SagaManager({ broker: new ManualBroker(), sagas: [ORDER], logger: quiet() });
+    for (const uuid of ['a/b', '', 'x'.repeat(129), 'white space']) {
+      await expect(manager.run(ORDER, { uuid })).rejects.toThrow(/uuid .* must be 1 to 128 letters/);
+    }
+    expect(manager.liveCount).toBe(0);
+    await manager.close();
+  });
+
   it('gives coded errors for unknown executions and request ids', async () => {
     const manager = new SagaManager({ broker: new ManualBroker(), sagas: [ORDER], logger: quiet() });
     await expect(manager.get('nope')).rejects.toBeInstanceOf(SagaExecutionNotFoundError);
@@ -154,6 +163,49 @@ describe('SagaManager lookups and bad input', () => {
     const c = await manager.run(ORDER, { pauseOnDisk: true });
     broker.answer(broker.last('inventory.reserve'), 200, { id: 'x' });
     await until(() => broker.requests.some((r) => r.uuid === c.uuid && r.target === 'payment.charge'), 'the good saga goes on');
+    await manager.close();
+  });
+});
+
+describe('SagaManager waits, refusals and decisions', () => {
+  it('waitFor() gives up after timeoutMs with SAGA_INVALID_STATE naming the status, and the execution carries on', async () => {
+    const broker = new ManualBroker();
+    const manager = new SagaManager({ broker, sagas: [ORDER], logger: quiet() });
+    const paused = await manager.run(ORDER, { pauseOnDisk: true });
+    await expect(manager.waitFor(paused.uuid, { timeoutMs: 30 })).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE', message: expect.stringContaining('still paused after waiting 30 ms') });
+    broker.answer(broker.last('inventory.reserve'), 200, { id: 'r' });
+    await until(() => broker.requests.length === 2, 'charge requested');
+    broker.answer(broker.last('payment.charge'));
+    expect((await manager.waitFor(paused.uuid, { timeoutMs: 5_000 })).status).toBe(SagaStatus.Finished);
+    await manager.close();
+  });
+
+  it('an execution of a saga this manager does not know is refused with SAGA_NOT_REGISTERED, not lost', async () => {
+    const repository = new InMemorySagaRepository();
+    const first = new SagaManager({ broker: new ManualBroker(), repository, sagas: [ORDER], logger: quiet() });
+    const paused = await first.run(ORDER, { pauseOnDisk: true });
+    await first.close();
+    const stranger = new SagaManager({ broker: new ManualBroker(), repository, logger: quiet() });
+    await expect(stranger.get(paused.uuid)).rejects.toMatchObject({ code: 'SAGA_NOT_REGISTERED' });
+    const report = await stranger.recover();
+    expect(report.failed).toEqual([expect.objectContaining({ uuid: paused.uuid, code: 'SAGA_NOT_REGISTERED' })]);
+    expect((await repository.load(paused.uuid))?.status).toBe(SagaStatus.Paused);
+    await stranger.close();
+  });
+
+  it('rollback() of an execution awaiting its decision compensates every step in reverse and ends errored', async () => {
+    const { broker, seen } = recordingBroker({
+      inventory: { 'inventory.reserve': () => ({ id: 'r-1' }), 'inventory.release': () => ({}) },
+      payment: { 'payment.charge': () => ({}) },
+    });
+    const manager = new SagaManager({ broker, sagas: [ORDER], logger: quiet() });
+    const waiting = await manager.run(ORDER, { autocommit: false });
+    expect(waiting).toMatchObject({ status: SagaStatus.Paused, awaitingCommit: true });
+    const rolledBack = await waiting.rollback();
+    expect(rolledBack.status).toBe(SagaStatus.Errored);
+    expect(rolledBack.error?.code).toBe('SAGA_REJECTED');
+    expect(seen).toEqual(['inventory.reserve', 'payment.charge', 'inventory.release']);
+    await expect(rolledBack.rollback()).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE' });
     await manager.close();
   });
 });

@@ -907,7 +907,11 @@ describe('responses are matched by execution, step, phase and attempt', () => {
     for (const requestId of stale) {
       await manager.resume(new SagaResponse({ requestId, status: SagaResponseStatus.SUCCESS, content: { id: 'stale' } }));
     }
-    expect(infoLines(logger)).toBe(before + stale.length);
+    // The reserve step ran (another attempt or phase of it: duplicates, logged as info); charge and
+    // refund never ran (foreign: counted, and a warning, at most one a second).
+    expect(manager.stats().ignoredResponses).toEqual({ duplicate: 2, late: 0, foreign: 2 });
+    expect(infoLines(logger)).toBe(before + 2);
+    expect(logger.lines.filter((l) => l.level === 'warn' && l.message === 'ignored a foreign response')).toHaveLength(1);
     expect(counter.reserveAnswers).toBe(0);
     expect(broker.requests).toHaveLength(2);
     for (const uuid of ['exec-a', 'exec-b']) {
