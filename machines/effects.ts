@@ -20,30 +20,32 @@ export type SagaChartEffect =
 /** The id of the child that waits for a remote step's phase: also the key of its effects. */
 export const waitKey = (step: string, phase: string): string => `${step}:${phase}`;
 
+/** The request a remote-step child in `waiting` holds: the one rule for building it. */
+export function requestOf(c: RemoteStepContext): OutgoingRequest {
+  return {
+    requestId: formatRequestId({ uuid: c.uuid, step: c.step, phase: c.phase, attempt: c.attempt }),
+    uuid: c.uuid,
+    sagaName: c.sagaName,
+    step: c.step,
+    phase: c.phase,
+    attempt: c.attempt,
+    target: c.target,
+    content: c.content,
+    deadline: c.deadline,
+  };
+}
+
+/** The deadline a remote-step child waits on, or `null`. */
+export function timerOf(c: RemoteStepContext): SagaTimer | null {
+  return c.deadline === null ? null : { at: c.deadline, event: { type: 'saga.deadline', step: c.step, phase: c.phase, attempt: c.attempt } };
+}
+
 /** Effect actions of the remote-step machine. */
 export const remoteStepEffects = {
   /** Entering `waiting`: the attempt's request goes out. */
-  request: effectAction<RemoteStepContext, SagaChartEffect>(({ context: c }) => ({
-    kind: 'request',
-    key: waitKey(c.step, c.phase),
-    request: {
-      requestId: formatRequestId({ uuid: c.uuid, step: c.step, phase: c.phase, attempt: c.attempt }),
-      uuid: c.uuid,
-      sagaName: c.sagaName,
-      step: c.step,
-      phase: c.phase,
-      attempt: c.attempt,
-      target: c.target,
-      content: c.content,
-      deadline: c.deadline,
-    },
-  })),
+  request: effectAction<RemoteStepContext, SagaChartEffect>(({ context: c }) => ({ kind: 'request', key: waitKey(c.step, c.phase), request: requestOf(c) })),
   /** Entering `waiting` or `backoff`: the deadline of the wait, if it has one. */
-  timer: effectAction<RemoteStepContext, SagaChartEffect>(({ context: c }) => ({
-    kind: 'timer',
-    key: waitKey(c.step, c.phase),
-    timer: c.deadline === null ? null : { at: c.deadline, event: { type: 'saga.deadline', step: c.step, phase: c.phase, attempt: c.attempt } },
-  })),
+  timer: effectAction<RemoteStepContext, SagaChartEffect>(({ context: c }) => ({ kind: 'timer', key: waitKey(c.step, c.phase), timer: timerOf(c) })),
   /** Leaving `waiting` or `backoff`. */
   settled: effectAction<RemoteStepContext, SagaChartEffect>(({ context: c }) => ({ kind: 'settled', key: waitKey(c.step, c.phase) })),
 };

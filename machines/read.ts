@@ -2,10 +2,10 @@ import type { AnyActorRef, StateValue } from 'xstate';
 import type { ErrorInfo } from '../src/json.js';
 import type { OutgoingRequest } from '../src/messages/outgoing-request.js';
 import type { SagaTimer } from '../src/messages/saga-timer.js';
-import { formatRequestId } from '../src/messages/request-id.js';
 import { SagaStatus, SagaStepStatus } from '../src/status.js';
 import type { Saga } from '../src/definition/saga.js';
 import { compileDefinition } from './compile.js';
+import { requestOf, timerOf } from './effects.js';
 import type { CompiledStep } from './step-states.js';
 import type { RemoteStepContext, SagaMachineContext } from './types.js';
 
@@ -147,23 +147,9 @@ export function pendingWork(snapshot: { context: SagaMachineContext; children: R
     if (!ref || ref.src !== 'remoteStep') continue;
     const child = ref.getSnapshot() as { value: StateValue; context: RemoteStepContext; status: string };
     if (child.status !== 'active') continue;
-    const c = child.context;
-    if (child.value === 'waiting') {
-      requests.push({
-        requestId: formatRequestId({ uuid: c.uuid, step: c.step, phase: c.phase, attempt: c.attempt }),
-        uuid: c.uuid,
-        sagaName: snapshot.context.sagaName,
-        step: c.step,
-        phase: c.phase,
-        attempt: c.attempt,
-        target: c.target,
-        content: c.content,
-        deadline: c.deadline,
-      });
-    }
-    if (c.deadline !== null) {
-      timers.push({ at: c.deadline, event: { type: 'saga.deadline', step: c.step, phase: c.phase, attempt: c.attempt } });
-    }
+    if (child.value === 'waiting') requests.push(requestOf(child.context));
+    const timer = timerOf(child.context);
+    if (timer) timers.push(timer);
   }
   return { requests, timers };
 }

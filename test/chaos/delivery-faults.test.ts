@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { InProcessBroker, SagaManager, SagaStatus, type OutgoingRequest, type ResponseListener, type SagaBroker, type SagaResponseData } from '../../src/index.js';
 import { collectingLogger } from '../support/harness.js';
-import { buildSaga, definitions, mulberry32, participant, runId, simulate, type Data, type Ledgers, type Rng } from '../support/saga-model.js';
+import { buildSaga, countingParticipant, definitions, mulberry32, runId, simulate, type Data, type Ledgers, type Rng } from '../support/saga-model.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? 0xc4a05);
 
@@ -63,20 +63,7 @@ describe('chaos: answers delivered 1–3 times, shuffled and delayed', () => {
       const broker = new MessyDelivery(rng);
       // The participant counts what it applies per requestId; its own dedup is what keeps a re-sent request from being applied twice.
       const applied = new Map<string, number>();
-      const handlers = participant(ledgers);
-      broker.inner.participant('svc', {
-        // Counted once the handler has applied its effect (a 400 or a 500 applies nothing, and may be asked again).
-        'svc.do': (content, info) => {
-          const answer = handlers['svc.do'](content);
-          applied.set(info.requestId, (applied.get(info.requestId) ?? 0) + 1);
-          return answer;
-        },
-        'svc.undo': (content, info) => {
-          const answer = handlers['svc.undo'](content);
-          applied.set(info.requestId, (applied.get(info.requestId) ?? 0) + 1);
-          return answer;
-        },
-      });
+      broker.inner.participant('svc', countingParticipant(ledgers, applied));
       const logger = collectingLogger();
       const manager = new SagaManager({ broker, sagas: [saga], logger, recoverIntervalMs: 0 });
       try {

@@ -18,7 +18,7 @@ import {
   type SagaRepository,
 } from '../../src/index.js';
 import { collectingLogger } from '../support/harness.js';
-import { buildSaga, definitions, mulberry32, participant, runId, simulate, type Data, type Ledgers, type Rng } from '../support/saga-model.js';
+import { buildSaga, countingParticipant, definitions, mulberry32, runId, simulate, type Data, type Ledgers, type Rng } from '../support/saga-model.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? 0x5f0a7);
 
@@ -104,20 +104,7 @@ describe('chaos: a repository that fails and lags', () => {
       const repository = new FaultyRepository(stored, rng, 0.01 + rng.next() * 0.04);
       const broker = new OutboxCheckingBroker(stored);
       const applied = new Map<string, number>();
-      const handlers = participant(ledgers);
-      broker.inner.participant('svc', {
-        // Counted once the handler has applied its effect (a 400 or a 500 applies nothing, and may be asked again).
-        'svc.do': (content, info) => {
-          const answer = handlers['svc.do'](content);
-          applied.set(info.requestId, (applied.get(info.requestId) ?? 0) + 1);
-          return answer;
-        },
-        'svc.undo': (content, info) => {
-          const answer = handlers['svc.undo'](content);
-          applied.set(info.requestId, (applied.get(info.requestId) ?? 0) + 1);
-          return answer;
-        },
-      });
+      broker.inner.participant('svc', countingParticipant(ledgers, applied));
       const manager = new SagaManager({ broker, repository, sagas: [saga], logger: collectingLogger(), recoverIntervalMs: 0, pollIntervalMs: 20 });
       const plans = [null, ...simulate(def, null).failurePoints];
       const remotePaths = new Set<string>();

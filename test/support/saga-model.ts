@@ -414,3 +414,20 @@ export function participant(ledgers: Ledgers) {
   };
 }
 
+
+/**
+ * The model's participant, counting per requestId how often a handler applied its effect (a 400
+ * or a 500 applies nothing, and may be asked again): for the chaos tests, where each request must
+ * be applied once.
+ */
+export function countingParticipant(ledgers: Ledgers, applied: Map<string, number>) {
+  const handlers = participant(ledgers);
+  const counted =
+    (handler: (content: JsonValue) => JsonValue) =>
+    (content: JsonValue, info: { requestId: string }): JsonValue => {
+      const answer = handler(content);
+      applied.set(info.requestId, (applied.get(info.requestId) ?? 0) + 1);
+      return answer;
+    };
+  return { 'svc.do': counted(handlers['svc.do']), 'svc.undo': counted(handlers['svc.undo']) };
+}
