@@ -113,14 +113,80 @@ describe('the handler actor', () => {
     ).toBe('condition broke');
   });
 
-  it('stays stopped when stopped before an asynchronous handler settles', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const actor = start(logicFor(async () => gate));
-    actor.stop();
-    release();
-    await gate;
-    await new Promise((r) => setImmediate(r));
-    expect(actor.getSnapshot().status).toBe('stopped');
+  // Driven through the logic itself, not an XState actor: an actor drops events once it is
+  // stopped, which would hide a logic that lets a late resolution through.
+  describe('stays stopped when stopped before its handler settles', () => {
+    type Logic = ReturnType<typeof createHandlerActor>;
+    type Snapshot = ReturnType<Logic['transition']>;
+    type Event = Parameters<Logic['transition']>[1];
+
+    /** A stand-in for XState's actor scope: `send` runs the logic's own transition, unguarded. */
+    function fakeScope(logic: Logic, input: HandlerInput) {
+      const sent: Event[] = [];
+      const scope = {
+        snapshot: logic.getInitialSnapshot(undefined as never, input) as Snapshot,
+        sent,
+        self: {
+          getSnapshot: () => scope.snapshot,
+          send: (event: Event) => {
+            sent.push(event);
+            scope.snapshot = logic.transition(scope.snapshot, event, scope as never);
+          },
+        },
+      };
+      return scope;
+    }
+    const input: HandlerInput = { step: 'only', hook: 'onExecute', data: { n: 1 } };
+
+    it('ignores the resolution of a handler that settles after the stop', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let ran = 0;
+      const logic = logicFor(async (ctx) => {
+        ran++;
+        await gate;
+        ctx.n = 2;
+      });
+      const scope = fakeScope(logic, input);
+      logic.start!(scope.snapshot, scope as never);
+      expect(ran).toBe(1);
+      expect(scope.snapshot.status).toBe('active');
+      scope.snapshot = logic.transition(scope.snapshot, { type: 'xstate.stop' }, scope as never);
+      expect(scope.snapshot.status).toBe('stopped');
+      release();
+      await gate;
+      await new Promise((r) => setImmediate(r));
+      expect(scope.sent).toEqual([]);
+      expect(scope.snapshot).toMatchObject({ status: 'stopped', output: undefined });
+    });
+
+    it('keeps a stopped or done snapshot as it is whatever event comes', () => {
+      // The event a resolution sends, captured from a synchronous handler.
+      const logic = logicFor((ctx) => void (ctx.n = 3));
+      const scope = fakeScope(logic, input);
+      logic.start!(scope.snapshot, scope as never);
+      expect(scope.snapshot).toMatchObject({ status: 'done', output: { ok: true, data: { n: 3 } } });
+      const resolved = scope.sent[0]!;
+      expect(scope.sent).toHaveLength(1);
+
+      const active = logic.getInitialSnapshot(undefined as never, input);
+      const stopped = logic.transition(active, { type: 'xstate.stop' }, scope as never);
+      expect(stopped.status).toBe('stopped');
+      expect(logic.transition(stopped, resolved, scope as never)).toBe(stopped);
+      const done = scope.snapshot;
+      const again = { ...resolved, output: { ok: false, data: {}, error: { code: 'X', message: 'late' } } };
+      expect(logic.transition(done, again, scope as never)).toBe(done);
+      expect(logic.transition(done, { type: 'xstate.stop' }, scope as never)).toBe(done);
+    });
+
+    it('does not run the handler of a snapshot that is no longer active', () => {
+      let ran = 0;
+      const logic = logicFor(() => void ran++);
+      const scope = fakeScope(logic, input);
+      scope.snapshot = logic.transition(scope.snapshot, { type: 'xstate.stop' }, scope as never);
+      logic.start!(scope.snapshot, scope as never);
+      expect(ran).toBe(0);
+      expect(scope.sent).toEqual([]);
+    });
   });
 });
