@@ -1,79 +1,9 @@
-import type { StateValue } from 'xstate';
 import { SagaChartUnsupportedError } from '../../src/errors/saga-chart-unsupported-error.js';
 import { isChartMachine, type ChartMachine, type ChartNode } from './chart-nodes.js';
 import { Planner, type ChartArgs, type Leaf, type Op, type Plan, type TaskLogic } from './plan.js';
+import type { Child, Deferred, PersistedMachineSnapshot, TableEffect, TableEvent, TableObserver, TableState, TaskChild } from './table-state.js';
 
-/** An event as the table takes it: XState's `EventObject`. */
-export interface TableEvent {
-  type: string;
-  [key: string]: unknown;
-}
-
-/** A task child: invoked logic the runtime runs (a handler), with XState's snapshot of it. */
-interface TaskChild {
-  kind: 'task';
-  src: string;
-  logic: TaskLogic;
-  input: unknown;
-  snapshot: { status: string; output?: unknown; error?: unknown; input?: unknown };
-}
-
-/** A child machine, interpreted by its own table. */
-interface MachineChild {
-  kind: 'machine';
-  src: string;
-  table: StateTable;
-  state: TableState;
-  /** Effects and deferred work of its initial macrostep, released when it starts (as XState starts it). */
-  pending: { effects: TableEffect[]; deferred: Deferred[] } | null;
-}
-
-type Child = TaskChild | MachineChild;
-
-/**
- * The live state of one machine (an execution, or a child of one): what XState keeps in a
- * machine snapshot, with the active atomic state precomputed. The table mutates it in place;
- * `persist()` gives XState's persisted snapshot of it.
- */
-export interface TableState {
-  leaf: Leaf<StateTable>;
-  status: 'active' | 'done';
-  context: unknown;
-  /** By id, in the order they were invoked (a Map: children come and go at every step). */
-  children: Map<string, Child>;
-  output: unknown;
-}
-
-/**
- * What a step asked for, in the order the chart's actions ran. `path` names the actor that asked:
- * `[]` for the machine itself, `[childId]` for a child.
- */
-export type TableEffect =
-  /** Run invoked logic and report its outcome with `resolveTask` / `rejectTask`. */
-  | { type: 'task'; path: readonly string[]; src: string; input: unknown }
-  /** An effect the chart declared with `effectAction`. */
-  | { type: 'effect'; path: readonly string[]; effect: unknown }
-  /** A child was stopped: whatever it asked for is void. */
-  | { type: 'stopped'; path: readonly string[] };
-
-/** XState's persisted snapshot of a machine (what `actor.getPersistedSnapshot()` returns). */
-export interface PersistedMachineSnapshot {
-  status: 'active' | 'done';
-  output?: unknown;
-  error?: unknown;
-  value: StateValue;
-  historyValue: Record<string, never>;
-  context: unknown;
-  children: Record<string, { snapshot: unknown; src: string; systemId?: undefined; syncSnapshot: false }>;
-}
-
-/** Called for the top-level machine only, when set: the events it takes and the snapshots after them. */
-export interface TableObserver {
-  event(state: TableState, event: TableEvent): void;
-  snapshot(state: TableState, event: TableEvent): void;
-}
-
-type Deferred = { kind: 'send'; to: string; event: TableEvent } | { kind: 'start'; id: string };
+export type { PersistedMachineSnapshot, TableEffect, TableEvent, TableObserver, TableState } from './table-state.js';
 
 const MAX_MICROSTEPS = 10_000;
 const refuseSpawn = (): never => {

@@ -2,7 +2,7 @@ import type { CompiledSaga } from '../../machines/compile.js';
 import { waitKey, type SagaChartEffect } from '../../machines/effects.js';
 import { isAwaitingCommit, sagaStatusOf, type SagaSnapshotLike } from '../../machines/read.js';
 import type { TableEffect, TableEvent, TableObserver, TableState } from '../../machines/table/state-table.js';
-import type { HandlerInput, HandlerOutput, SagaMachineContext, SagaMachineInput } from '../../machines/types.js';
+import type { HandlerInput, HandlerOutput, SagaMachineContext, SagaMachineEvent, SagaMachineInput } from '../../machines/types.js';
 import { previewJson } from '../json.js';
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import type { SagaTimer } from '../messages/saga-timer.js';
@@ -110,6 +110,11 @@ export class LiveExecution implements SagaSnapshotLike {
     let first: SagaTimer | null = null;
     for (const wait of this.#waits.values()) if (wait.timer && (first === null || wait.timer.at < first.at)) first = wait.timer;
     return first;
+  }
+
+  /** Whether the chart would take `event` now (XState's `can`). */
+  can(event: SagaMachineEvent): boolean {
+    return this.definition.table.can(this.state, event as unknown as TableEvent);
   }
 
   /** Whether the execution waits for the answer to `requestId`. */

@@ -1,12 +1,10 @@
 import type { CompiledSaga } from '../../machines/compile.js';
-import { isAwaitingCommit } from '../../machines/read.js';
 import { responseEvent, type SagaMachineEvent, type SagaMachineInput } from '../../machines/types.js';
 import type { Clock } from '../clock.js';
 import { SagaAlreadyRunningError } from '../errors/saga-already-running-error.js';
 import { SagaChartError } from '../errors/saga-chart-error.js';
 import { SagaExecutionNotFoundError } from '../errors/saga-execution-not-found-error.js';
 import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
-import { previewJson } from '../json.js';
 import type { SagaLogger } from '../logger.js';
 import { parseRequestId } from '../messages/request-id.js';
 import { failedResponse, responseProblem, type SagaResponseData } from '../messages/saga-response.js';
@@ -15,13 +13,16 @@ import type { SagaRecord, SagaRepository } from '../repositories/saga-repository
 import { isFinalStatus, SagaStatus } from '../status.js';
 import type { SagaBroker } from '../transport/saga-broker.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
-import { RateLimited } from '../util/rate-limited.js';
 import { DeadlineScheduler } from './deadline-scheduler.js';
+import { DEADLINE, eventOf, refusalOf, whatOf, type Delivery } from './delivery.js';
+import { IgnoredResponses, type IgnoredKind } from './ignored-responses.js';
 import { ExecutionInspector, type InspectObserver } from './inspection.js';
 import { LiveExecution } from './live-execution.js';
+import { LiveExecutions } from './live-executions.js';
 import { Recovery, type RecoveryReport } from './recovery.js';
 import { SagaExecution, type SagaExecutionControls } from './saga-execution.js';
 import { SnapshotWriter, type StoreOutcome } from './snapshot-writer.js';
+import { restPointOf } from './stored-views.js';
 import { Waiters, type RestPoint, type Waiting, type WaitUntil } from './waiters.js';
 
 /** The definitions the runtime restores stored executions onto. */
@@ -55,21 +56,6 @@ export interface Applied {
   view(): SagaExecution;
 }
 
-/** An event on its way into an execution: what decides whether it applies. */
-type Delivery =
-  /** A participant's response: applies while the execution waits for exactly this request. */
-  | { kind: 'response'; requestId: string; event: SagaMachineEvent }
-  /** A commit decision or an operator event: applies when the chart would take it now. */
-  | { kind: 'decision'; event: SagaMachineEvent }
-  /** The execution's deadline fired: applies when it is due. */
-  | { kind: 'deadline' };
-
-const DEADLINE: Delivery = { kind: 'deadline' };
-const whatOf = (delivery: Delivery): string => (delivery.kind === 'response' ? `saga.response ${delivery.requestId}` : delivery.kind === 'decision' ? delivery.event.type : 'saga.deadline');
-const NOT_AWAITED = 'it waits for no such request';
-const NO_DEADLINE = 'it waits on no deadline';
-const NOT_DUE = 'its deadline is not due yet';
-
 /**
  * The pump: runs executions on their definitions' transition tables. For each event, in the
  * execution's mailbox (one event at a time per execution, executions concurrently): load it if
@@ -86,13 +72,8 @@ export class SagaRuntime {
   readonly #log: SagaLogger;
   readonly #controls: SagaExecutionControls;
   readonly #inspector: ExecutionInspector | undefined;
-  readonly #live = new Map<string, LiveExecution>();
-  /** Executions paused on disk that are also kept here, least recently stored first: a response soon after needs no read. */
-  readonly #paused = new Map<string, LiveExecution>();
-  readonly #pausedCacheSize: number;
-  readonly #ignoredResponses = { duplicate: 0, late: 0, foreign: 0 };
-  /** Foreign responses are warnings, one line per second at most: a peer could send many. */
-  readonly #foreign: RateLimited;
+  readonly #executions: LiveExecutions;
+  readonly #ignored: IgnoredResponses;
   readonly #mailboxes = new KeyedQueue();
   readonly #writer: SnapshotWriter;
   readonly #deadlines: DeadlineScheduler;
@@ -107,13 +88,13 @@ export class SagaRuntime {
     this.#log = options.log;
     this.#controls = options.controls;
     this.#inspector = options.inspect ? new ExecutionInspector(options.inspect, (err) => this.#log.warn?.('the inspector failed', { error: String(err) })) : undefined;
-    this.#pausedCacheSize = options.pausedCacheSize;
-    this.#foreign = new RateLimited(options.clock, 1_000);
+    this.#executions = new LiveExecutions(options.pausedCacheSize);
+    this.#ignored = new IgnoredResponses(options.log, options.clock);
     this.#writer = new SnapshotWriter(options.repository, options.clock);
     this.#deadlines = new DeadlineScheduler(options.clock, (uuid: string) => this.#onDeadline(uuid));
     this.#waiters = new Waiters(
       {
-        isLive: (uuid) => this.#live.has(uuid),
+        isLive: (uuid) => this.#executions.isLive(uuid),
         read: async (uuids) => (await this.#repository.loadMany(uuids)).map((record) => (record ? this.#restPointOf(record) : null)),
         now: () => this.#clock.now(),
         warn: (message, fields) => this.#log.warn?.(message, fields),
@@ -124,14 +105,24 @@ export class SagaRuntime {
       repository: options.repository,
       clock: options.clock,
       log: options.log,
-      isLive: (uuid) => this.#live.has(uuid) || this.#mailboxes.busy(uuid),
+      isLive: (uuid) => this.#executions.isLive(uuid) || this.#mailboxes.busy(uuid),
       resume: (record) => this.#mailboxes.run(record.uuid, () => this.#resume(record)),
     });
   }
 
   /** Executions held in memory. */
   get liveCount(): number {
-    return this.#live.size;
+    return this.#executions.size;
+  }
+
+  /** Executions paused on disk that are also kept in memory. */
+  get cachedCount(): number {
+    return this.#executions.cachedSize;
+  }
+
+  /** Responses ignored so far, by kind. */
+  get ignoredResponses(): Readonly<Record<IgnoredKind, number>> {
+    return this.#ignored.counts;
   }
 
   /** Deadlines armed (of executions in memory or paused on disk). */
@@ -145,11 +136,11 @@ export class SagaRuntime {
    */
   run(definition: CompiledSaga, input: SagaMachineInput & { autocommit: boolean }, pauseOnDisk: boolean): Promise<SagaExecution> {
     const { uuid } = input;
-    if (this.#live.has(uuid) || this.#paused.has(uuid) || this.#mailboxes.busy(uuid)) return Promise.reject(new SagaAlreadyRunningError(uuid));
+    if (this.#executions.holds(uuid) || this.#mailboxes.busy(uuid)) return Promise.reject(new SagaAlreadyRunningError(uuid));
     const settled = this.#waiters.wait(uuid, pauseOnDisk ? 'run-paused' : 'run').promise;
     void this.#mailboxes.run(uuid, async () => {
       const execution = LiveExecution.create(definition, input, pauseOnDisk, this.#observe(definition));
-      this.#live.set(uuid, execution);
+      this.#executions.add(execution);
       const stepped = this.#step(execution, { type: 'saga.start' });
       if (stepped instanceof Promise ? await stepped : stepped) await this.#rest(execution);
     });
@@ -160,8 +151,7 @@ export class SagaRuntime {
   respond(data: SagaResponseData): Promise<Applied | null> {
     const key = parseRequestId(data.requestId);
     if (!key) {
-      this.#ignoredResponses.foreign++;
-      this.#foreign.hit((suppressed) => this.#log.warn?.('ignored a response with an unknown request id', { requestId: previewJson(data.requestId, 120), ...(suppressed ? { suppressed } : {}) }));
+      this.#ignored.unknownRequestId(data.requestId);
       return Promise.resolve(null);
     }
     // An answer that cannot be taken as it is (too deep to store, a bad status) fails its attempt
@@ -183,7 +173,7 @@ export class SagaRuntime {
 
   /** The execution now: from memory when it runs here, else from its stored record (nothing restored). */
   async get(uuid: string): Promise<SagaExecution> {
-    const live = this.#live.get(uuid);
+    const live = this.#executions.live(uuid);
     if (live) return this.#view(live);
     const record = await this.#repository.load(uuid);
     if (!record) throw new SagaExecutionNotFoundError(uuid);
@@ -195,7 +185,7 @@ export class SagaRuntime {
    * throws when there is none. A cached copy may be behind another manager's store, never ahead.
    */
   async statusOf(uuid: string): Promise<SagaStatus> {
-    const here = this.#live.get(uuid) ?? this.#paused.get(uuid);
+    const here = this.#executions.live(uuid) ?? this.#executions.cached(uuid);
     if (here) return here.status;
     const record = await this.#repository.load(uuid);
     if (!record) throw new SagaExecutionNotFoundError(uuid);
@@ -211,8 +201,7 @@ export class SagaRuntime {
   async close(err: () => unknown): Promise<void> {
     await this.#mailboxes.drain();
     this.#deadlines.clear();
-    this.#live.clear();
-    this.#paused.clear();
+    this.#executions.clear();
     this.#waiters.failAll(err);
   }
 
@@ -231,12 +220,13 @@ export class SagaRuntime {
         const brought = bringing instanceof Promise ? await bringing : bringing;
         if (!brought) return null;
         const { execution, cached } = brought;
-        const event = this.#pick(delivery, execution);
-        if (typeof event === 'string') {
-          if (execution.pauseOnDisk && execution.status !== SagaStatus.Running) this.#park(execution);
+        const event = eventOf(delivery, execution, this.#clock.now());
+        if ('why' in event) {
+          if (event.rearmAt !== undefined) this.#deadlines.arm(uuid, event.rearmAt);
+          if (execution.pauseOnDisk && execution.status !== SagaStatus.Running) this.#executions.park(execution);
           // A copy from the cache may be behind the repository (another manager moved it on): ask the repository.
           if (cached && attempt === 0) continue;
-          return this.#ignored(uuid, delivery, event, { status: execution.status, steps: execution.context.steps });
+          return this.#ignoredEvent(uuid, delivery, event.why, { status: execution.status, steps: execution.context.steps });
         }
         const stepped = this.#step(execution, event);
         if (!(stepped instanceof Promise ? await stepped : stepped)) return null;
@@ -251,28 +241,20 @@ export class SagaRuntime {
   /** The execution in memory: live, from the paused cache (unless `fresh`), or restored from its record. */
   #bring(uuid: string, delivery: Delivery, fresh: boolean): Brought | null | Promise<Brought | null> {
     if (!fresh) {
-      const live = this.#live.get(uuid);
-      if (live) return { execution: live, cached: false };
-      const cached = this.#paused.get(uuid);
-      if (cached) {
-        this.#paused.delete(uuid);
-        this.#live.set(uuid, cached);
-        return { execution: cached, cached: true };
-      }
-    } else {
-      const stale = this.#live.get(uuid) ?? this.#paused.get(uuid);
-      if (stale) this.#drop(stale);
-    }
+      const here = this.#executions.take(uuid);
+      if (here) return here;
+    } else this.#executions.forget(uuid);
     return this.#load(uuid, delivery);
   }
 
   async #load(uuid: string, delivery: Delivery): Promise<Brought | null> {
     const record = await this.#repository.load(uuid);
-    if (!record) return this.#ignored(uuid, delivery, 'no such execution');
-    const refusal = this.#refuse(delivery, record);
+    if (!record) return this.#ignoredEvent(uuid, delivery, 'no such execution');
+    const refusal = refusalOf(delivery, record, this.#clock.now());
     if (refusal) {
+      if (refusal.rearmAt !== undefined) this.#deadlines.arm(uuid, refusal.rearmAt);
       const steps = (record.snapshot as { context?: { steps?: unknown } } | null)?.context?.steps;
-      return this.#ignored(uuid, delivery, refusal, { status: record.status, steps: typeof steps === 'object' && steps !== null ? steps : {} });
+      return this.#ignoredEvent(uuid, delivery, refusal.why, { status: record.status, steps: typeof steps === 'object' && steps !== null ? steps : {} });
     }
     const execution = await this.#restore(record);
     return execution ? { execution, cached: false } : null;
@@ -288,20 +270,19 @@ export class SagaRuntime {
       throw new SagaSnapshotError(record.uuid, `it does not restore onto ${definition.machine.id}: ${(err as Error).message}`, { cause: err });
     }
     const { execution, effects } = restored;
-    this.#paused.delete(record.uuid);
-    this.#live.set(record.uuid, execution);
+    this.#executions.add(execution);
     if (effects.length) {
       const ran = this.#run(execution, 'restore', () => execution.run(effects));
       if (!(ran instanceof Promise ? await ran : ran)) return null;
-      if ((await this.#rest(execution)) !== 'stored' || this.#live.get(record.uuid) !== execution) return null;
+      if ((await this.#rest(execution)) !== 'stored' || this.#executions.live(record.uuid) !== execution) return null;
     }
     return execution;
   }
 
   /** Recovery of one stored execution, in its mailbox: re-send and re-arm a paused one; carry on one that was running. */
   async #resume(record: SagaRecord): Promise<'resent' | 'restarted' | 'skipped'> {
-    if (this.#live.has(record.uuid)) return 'skipped';
-    const cached = this.#paused.get(record.uuid);
+    if (this.#executions.isLive(record.uuid)) return 'skipped';
+    const cached = this.#executions.cached(record.uuid);
     if (cached && (cached.version ?? 0) >= record.version) {
       // Held here, at least as new as the record read a moment ago: its own outbox is the current one.
       for (const request of cached.outbox()) this.#send(request);
@@ -344,7 +325,7 @@ export class SagaRuntime {
   #chartFailed(execution: LiveExecution, what: string, err: unknown): false {
     const error = new SagaChartError(execution.uuid, what, err);
     this.#log.error?.('an execution failed while running; it stays at its last stored state', { uuid: execution.uuid, event: what, error: error.message });
-    this.#drop(execution);
+    this.#executions.drop(execution);
     this.#waiters.fail(execution.uuid, error);
     return false;
   }
@@ -358,7 +339,7 @@ export class SagaRuntime {
     const firstStore = execution.version === null;
     const outcome = await this.#writer.store(execution);
     if (outcome.kind !== 'stored') {
-      this.#drop(execution);
+      this.#executions.drop(execution);
       if (outcome.kind === 'conflict' && firstStore) {
         this.#waiters.fail(uuid, new SagaAlreadyRunningError(uuid));
       } else if (outcome.kind === 'failed') {
@@ -374,8 +355,8 @@ export class SagaRuntime {
     this.#deadlines.arm(uuid, record.timer?.at ?? null);
     const awaitingCommit = execution.awaitingCommit;
     this.#waiters.notify(uuid, { status: record.status, awaitingCommit, view: () => this.#view(execution) });
-    if (isFinalStatus(record.status)) this.#drop(execution);
-    else if (execution.pauseOnDisk && record.status === SagaStatus.Paused && !awaitingCommit) this.#park(execution);
+    if (isFinalStatus(record.status)) this.#executions.drop(execution);
+    else if (execution.pauseOnDisk && record.status === SagaStatus.Paused && !awaitingCommit) this.#executions.park(execution);
     return 'stored';
   }
 
@@ -400,75 +381,13 @@ export class SagaRuntime {
     this.#deliver(uuid, DEADLINE).catch((err: unknown) => this.#log.warn?.('could not deliver a deadline', { uuid, error: err instanceof Error ? err.message : String(err) }));
   }
 
-  /** Refuses a delivery from the stored record alone, before anything is restored: the reason, or `null`. */
-  #refuse(delivery: Delivery, record: SagaRecord): string | null {
-    if (delivery.kind === 'response') return record.outbox.some((r) => r.requestId === delivery.requestId) ? null : NOT_AWAITED;
-    if (delivery.kind === 'deadline') {
-      if (!record.timer) return NO_DEADLINE;
-      if (record.timer.at > this.#clock.now()) {
-        this.#deadlines.arm(record.uuid, record.timer.at);
-        return NOT_DUE;
-      }
-    }
+  /** An event that does not apply: a response is counted and logged by kind (see {@link IgnoredResponses}); anything else logged. */
+  #ignoredEvent(uuid: string, delivery: Delivery, why: string, seen?: { status: SagaStatus; steps: object }): null {
+    if (delivery.kind === 'response') {
+      const step = delivery.event.type === 'saga.response' ? delivery.event.step : '';
+      this.#ignored.ignore(uuid, delivery.requestId, step, why, seen);
+    } else this.#log.info?.('ignored an event that no longer applies', { uuid, event: whatOf(delivery), why });
     return null;
-  }
-
-  /** The event a delivery steps the execution with, or the reason it does not apply now. */
-  #pick(delivery: Delivery, execution: LiveExecution): SagaMachineEvent | string {
-    if (delivery.kind === 'response') return execution.awaits(delivery.requestId) ? delivery.event : NOT_AWAITED;
-    if (delivery.kind === 'decision') return execution.definition.table.can(execution.state, delivery.event as never) ? delivery.event : 'the chart does not take it in this state';
-    const timer = execution.timer();
-    if (!timer) return NO_DEADLINE;
-    if (timer.at > this.#clock.now()) {
-      this.#deadlines.arm(execution.uuid, timer.at);
-      return NOT_DUE;
-    }
-    return timer.event;
-  }
-
-  /** Out of memory, waiting paused on disk: kept in the bounded cache of recently paused executions. */
-  #park(execution: LiveExecution): void {
-    const { uuid } = execution;
-    if (this.#live.get(uuid) === execution) this.#live.delete(uuid);
-    if (this.#pausedCacheSize <= 0) return;
-    this.#paused.delete(uuid);
-    this.#paused.set(uuid, execution);
-    if (this.#paused.size > this.#pausedCacheSize) this.#paused.delete(this.#paused.keys().next().value!);
-  }
-
-  /** Out of memory for good: ended, failed, or moved on by someone else. */
-  #drop(execution: LiveExecution): void {
-    const { uuid } = execution;
-    if (this.#live.get(uuid) === execution) this.#live.delete(uuid);
-    if (this.#paused.get(uuid) === execution) this.#paused.delete(uuid);
-  }
-
-  /**
-   * An event that does not apply, logged. A response is counted as `duplicate` (its step ran: an
-   * answer already taken, or to an attempt that was retried), `late` (the execution has ended) or
-   * `foreign` (no such execution, or a step it never ran), and a foreign one is a warning.
-   */
-  #ignored(uuid: string, delivery: Delivery, why: string, seen?: { status: SagaStatus; steps: object }): null {
-    if (delivery.kind !== 'response') {
-      this.#log.info?.('ignored an event that no longer applies', { uuid, event: whatOf(delivery), why });
-      return null;
-    }
-    const step = delivery.event.type === 'saga.response' ? delivery.event.step : '';
-    const kind = !seen ? 'foreign' : isFinalStatus(seen.status) ? 'late' : Object.hasOwn(seen.steps, step) ? 'duplicate' : 'foreign';
-    this.#ignoredResponses[kind]++;
-    if (kind === 'foreign') this.#foreign.hit((suppressed) => this.#log.warn?.('ignored a foreign response', { uuid, requestId: delivery.requestId, why, ...(suppressed ? { suppressed } : {}) }));
-    else this.#log.info?.(`ignored a ${kind} response`, { uuid, requestId: delivery.requestId, why });
-    return null;
-  }
-
-  /** Responses ignored so far, by kind. */
-  get ignoredResponses(): Readonly<Record<'duplicate' | 'late' | 'foreign', number>> {
-    return { ...this.#ignoredResponses };
-  }
-
-  /** Executions paused on disk that are also kept in memory. */
-  get cachedCount(): number {
-    return this.#paused.size;
   }
 
   #observe(definition: CompiledSaga): ((uuid: string) => ReturnType<ExecutionInspector['observe']>) | undefined {
@@ -480,17 +399,9 @@ export class SagaRuntime {
     return new SagaExecution(execution.definition, execution.snapshot, this.#controls);
   }
 
-  /** How a stored record reads: status and view from its snapshot's value and context, nothing restored. */
+  /** How a stored record reads, nothing restored. */
   #restPointOf(record: SagaRecord): RestPoint {
-    const definition = this.#definitions.forRecord(record.sagaName, record.definitionHash);
-    const snapshot = record.snapshot as { value?: unknown; context?: unknown } | null;
-    const leaf = definition.table.leafOf(snapshot?.value);
-    const context = snapshot?.context as { uuid?: unknown } | undefined;
-    if (!leaf || typeof context !== 'object' || context === null || context.uuid !== record.uuid) {
-      throw new SagaSnapshotError(record.uuid, `its snapshot is not one of ${definition.machine.id} (state ${previewJson(snapshot?.value)})`);
-    }
-    const like = { value: leaf.value, context: context as never, hasTag: (tag: string) => leaf.tags.has(tag) };
-    return { status: record.status, awaitingCommit: isAwaitingCommit(like), view: () => new SagaExecution(definition, like, this.#controls) };
+    return restPointOf(this.#definitions.forRecord(record.sagaName, record.definitionHash), record, this.#controls);
   }
 }
 
