@@ -1,7 +1,7 @@
 import { cloneJson } from './json.js';
 
 const STATE = Symbol('sagachart.context.state');
-const METHODS = new Set(['get', 'set', 'has', 'delete', 'keys', 'entries', 'update', 'toJSON']);
+const METHODS = new Set(['get', 'set', 'has', 'delete', 'keys', 'values', 'entries', 'update', 'pop', 'clear', 'size', 'toJSON']);
 
 /**
  * What a context holds. `data` starts as the object it was made over; while `shared`, it is that
@@ -85,9 +85,12 @@ class SagaContextBase<T extends object> {
     return new Proxy(this, ATTRIBUTES as ProxyHandler<this>);
   }
 
-  /** The value stored under `key`. */
-  get<K extends keyof T & string>(key: K): T[K] {
-    return read(this[STATE], key) as T[K];
+  /** The value stored under `key`, or `fallback` when it is not set. */
+  get<K extends keyof T & string>(key: K): T[K];
+  get<K extends keyof T & string, D>(key: K, fallback: D): Exclude<T[K], undefined> | D;
+  get(key: string, fallback?: unknown): unknown {
+    const s = this[STATE];
+    return Object.hasOwn(s.data, key) ? read(s, key) : fallback;
   }
 
   /** Stores `value` under `key` (also reachable as `ctx[key]`). Returns the context. */
@@ -115,6 +118,42 @@ class SagaContextBase<T extends object> {
   /** The keys, in insertion order. */
   keys(): string[] {
     return Object.keys(this[STATE].data);
+  }
+
+  /** The values, in insertion order. */
+  values(): unknown[] {
+    const s = this[STATE];
+    return Object.keys(s.data).map((key) => read(s, key));
+  }
+
+  /** Number of keys set. */
+  get size(): number {
+    return Object.keys(this[STATE].data).length;
+  }
+
+  /** Removes `key` and returns its value, or `fallback` when it was not set. */
+  pop<K extends keyof T & string>(key: K): T[K] | undefined;
+  pop<K extends keyof T & string, D>(key: K, fallback: D): Exclude<T[K], undefined> | D;
+  pop(key: string, fallback?: unknown): unknown {
+    const s = this[STATE];
+    if (!Object.hasOwn(s.data, key)) return fallback;
+    const value = read(s, key);
+    this.delete(key);
+    return value;
+  }
+
+  /** Removes every key. */
+  clear(): void {
+    const s = this[STATE];
+    s.data = {};
+    s.shared = false;
+    s.borrowed = false;
+    s.exposed.clear();
+  }
+
+  /** Iterates over the keys, as iterating a Python dict does (minos's `SagaContext` is one). */
+  *[Symbol.iterator](): IterableIterator<string> {
+    yield* Object.keys(this[STATE].data);
   }
 
   /** `[key, value]` pairs, in insertion order. */
@@ -178,8 +217,9 @@ export function storedDataOf(ctx: SagaContext<object>): Record<string, unknown> 
 
 /**
  * The data of one saga execution, passed to every handler. Read and write it as attributes
- * (`ctx.orderId`, `ctx['orderId']`) or as a map (`get`, `set`, `has`, `delete`, `keys`,
- * `entries`, `update`). It must stay JSON-serialisable: it is stored in the execution's snapshot,
+ * (`ctx.orderId`, `ctx['orderId']`) or as a map (`get(key, fallback)`, `set`, `has`, `delete`,
+ * `pop(key, fallback)`, `clear`, `keys`, `values`, `entries`, `update`, `size`, iteration over
+ * the keys). A key named like a method (`keys`, `size`…) is read and written with `get`/`set`. It must stay JSON-serialisable: it is stored in the execution's snapshot,
  * so a `Date` comes back as a string and a `Map` or class instance loses its type.
  *
  * @example

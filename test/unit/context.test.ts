@@ -150,3 +150,35 @@ describe('a context over stored data (what handlers get)', () => {
     expect(() => storedDataOf(cyclic)).toThrow(TypeError);
   });
 });
+
+describe('SagaContext as a map (minos parity)', () => {
+  it('get with a fallback, values, size, pop, clear and iteration over the keys', () => {
+    const ctx = new SagaContext<Record<string, unknown>>({ a: 1, b: [2], c: null });
+    expect(ctx.get('a', 9)).toBe(1);
+    expect(ctx.get('c', 9)).toBeNull();
+    expect(ctx.get('missing', 9)).toBe(9);
+    expect(ctx.get('missing')).toBeUndefined();
+    expect(ctx.values()).toEqual([1, [2], null]);
+    expect(ctx.size).toBe(3);
+    expect([...ctx]).toEqual(['a', 'b', 'c']);
+    expect(ctx.pop('b')).toEqual([2]);
+    expect(ctx.pop('b', 'gone')).toBe('gone');
+    expect(ctx.keys()).toEqual(['a', 'c']);
+    ctx.set('size', 5); // a key named like a method is written and read with set / get
+    expect(ctx.get('size')).toBe(5);
+    expect(ctx.size).toBe(3);
+    ctx.clear();
+    expect(ctx.size).toBe(0);
+    expect(ctx.toJSON()).toEqual({});
+  });
+
+  it('over stored data, pop and clear never change that data', () => {
+    const base = { a: { n: 1 }, b: 2 };
+    const ctx = contextOver<Record<string, unknown>>(base);
+    expect(ctx.pop('a')).toEqual({ n: 1 });
+    expect(storedDataOf(ctx)).toEqual({ b: 2 });
+    ctx.clear();
+    expect(storedDataOf(ctx)).toEqual({});
+    expect(base).toEqual({ a: { n: 1 }, b: 2 });
+  });
+});
