@@ -71,6 +71,7 @@ export const ErrorFrame = z.object({
   code: z.string(),
   message: z.string(),
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** The refused frame's `requestId`, cut to {@link PREVIEW_CHARS} characters (then ending in `…`). */
   requestId: z.string().optional(),
 });
 
@@ -79,13 +80,45 @@ export type OrchestratorFrame = z.infer<typeof OrchestratorFrame>;
 export type RequestFrame = z.infer<typeof RequestFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 
+/**
+ * The codes of error frames: one home, so that the broker, the participant and the README agree.
+ * Each error frame carries one; those marked "closes" are followed by a close with the code named.
+ */
+export const FrameError = {
+  /** The frame is not JSON. */
+  NotJson: 'SAGA_FRAME_NOT_JSON',
+  /** The frame does not match the protocol (or is binary); `issues` names the fields. */
+  Invalid: 'SAGA_FRAME_INVALID',
+  /** A frame other than `hello` before `hello`. */
+  HelloRequired: 'SAGA_HELLO_REQUIRED',
+  /** A second `hello` on a connection. */
+  HelloRepeated: 'SAGA_HELLO_REPEATED',
+  /** A response to no request in flight (late, duplicate or unknown); not counted as invalid. */
+  ResponseUnexpected: 'SAGA_RESPONSE_UNEXPECTED',
+  /** A response to a request sent to another service. */
+  ResponseWrongService: 'SAGA_RESPONSE_WRONG_SERVICE',
+  /** Closes (1002): a `hello` with an unsupported protocol version. */
+  ProtocolVersion: 'SAGA_PROTOCOL_VERSION',
+  /** Closes (1008): `hello` names another service than the one authenticated. */
+  WrongService: 'SAGA_WRONG_SERVICE',
+  /** Closes (1008): `hello` declares a target outside the service. */
+  ForeignTarget: 'SAGA_FOREIGN_TARGET',
+  /** Closes (1008): no `hello` within `helloTimeoutMs`. */
+  HelloTimeout: 'SAGA_HELLO_TIMEOUT',
+  /** Closes (1008): more than `maxInvalidFrames` invalid frames within `invalidFrameWindowMs`. */
+  TooManyInvalidFrames: 'SAGA_TOO_MANY_INVALID_FRAMES',
+  /** Closes (1013): the peer does not read; its send buffer is over `maxBufferedBytes` (this frame is dropped). */
+  SendBufferFull: 'SAGA_SEND_BUFFER_FULL',
+} as const;
+export type FrameErrorCode = (typeof FrameError)[keyof typeof FrameError];
+
 /** Close codes used on both ends. */
 export const CloseCode = {
   /** The broker or participant shuts down. */
   GoingAway: 1001,
   /** Unsupported protocol version. */
   ProtocolError: 1002,
-  /** Wrong service in `hello`, a target outside the service, no `hello` in time. */
+  /** Wrong service in `hello`, a target outside the service, no `hello` in time, too many invalid frames. */
   PolicyViolation: 1008,
   /** A frame over `maxPayloadBytes`. */
   MessageTooBig: 1009,
@@ -93,28 +126,80 @@ export const CloseCode = {
   TryAgainLater: 1013,
 } as const;
 
+/** How much of a peer's own text an error frame or a log line repeats. */
+export const PREVIEW_CHARS = 128;
+/** At most this many issues are listed in an error frame; the message says how many more there were. */
+export const MAX_ISSUES = 10;
+
+/**
+ * The start of `text`, at most `max` characters, ending in `…` when cut (so that an answer to a
+ * frame is never as big as the frame).
+ *
+ * @example
+ * ```ts
+ * preview('x'.repeat(900_000)).length; // 129
+ * ```
+ */
+export function preview(text: string, max = PREVIEW_CHARS): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--; // do not cut a surrogate pair in two
+  return `${text.slice(0, end)}…`;
+}
+
+/**
+ * A WebSocket close reason: at most 123 bytes of UTF-8, where `message` may hold the peer's own
+ * text.
+ *
+ * @example
+ * ```ts
+ * ws.close(CloseCode.PolicyViolation, closeReason(`hello says service "${service}"`));
+ * ```
+ */
+export function closeReason(message: string): string {
+  const bytes = Buffer.from(message, 'utf8');
+  if (bytes.length <= 123) return message;
+  let end = 120;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // do not cut a character in two
+  return `${bytes.subarray(0, end).toString('utf8')}…`.slice(0, 121);
+}
+
 /** Frame validation outcome: the frame, or an error frame naming each wrong field. */
 export type Parsed<T> = { ok: true; frame: T } | { ok: false; error: ErrorFrame };
 
-/** Parses a text frame against a union; never throws. */
+/**
+ * Parses a text frame against a union; never throws. The error frame is bounded whatever the
+ * frame: at most {@link MAX_ISSUES} issues, each path and message and the echoed `requestId` cut to
+ * {@link PREVIEW_CHARS} characters.
+ *
+ * @example
+ * ```ts
+ * const parsed = parseFrame(ParticipantFrame, text);
+ * if (!parsed.ok) ws.send(JSON.stringify(parsed.error));
+ * ```
+ */
 export function parseFrame<T>(schema: z.ZodType<T>, text: string): Parsed<T> {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    return { ok: false, error: { type: 'error', code: 'SAGA_FRAME_NOT_JSON', message: `the frame is not JSON: ${(err as Error).message}` } };
+    return { ok: false, error: { type: 'error', code: FrameError.NotJson, message: preview(`the frame is not JSON: ${(err as Error).message}`, 2 * PREVIEW_CHARS) } };
   }
   const result = schema.safeParse(data);
   if (result.success) return { ok: true, frame: result.data };
-  const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+  const all = result.error.issues;
+  const issues = all.slice(0, MAX_ISSUES).map((i) => ({ path: preview(i.path.map(String).join('.') || '(root)'), message: preview(i.message) }));
+  const more = all.length > issues.length ? ` (and ${all.length - issues.length} more)` : '';
+  const requestId = (data as { requestId?: unknown } | null)?.requestId;
   return {
     ok: false,
     error: {
       type: 'error',
-      code: 'SAGA_FRAME_INVALID',
-      message: `the frame does not match the protocol: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      code: FrameError.Invalid,
+      message: `the frame does not match the protocol: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}${more}`,
       issues,
-      ...(typeof (data as { requestId?: unknown })?.requestId === 'string' ? { requestId: (data as { requestId: string }).requestId } : {}),
+      ...(typeof requestId === 'string' ? { requestId: preview(requestId) } : {}),
     },
   };
 }
