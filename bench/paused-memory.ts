@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { RedisSagaRepository, Saga, SagaManager, SagaRequest, type OutgoingRequest, type SagaBroker } from '../src/index.js';
+import { clearRedisPrefix } from './lib/clear-redis-prefix.js';
 
 const { values } = parseArgs({ options: { sagas: { type: 'string', default: '100000' }, concurrency: { type: 'string', default: '256' } } });
 const total = Number(values.sagas);
@@ -81,7 +82,7 @@ const result = {
   pass: deltaMb <= 50 && manager.liveCount === 0,
 };
 await manager.close();
-await repository.clear();
+await clearRedisPrefix(repository.redis, repository.keyPrefix);
 await repository.close();
 
 console.log('\n| paused on disk | idle heap | heap after | delta | per saga | live actors | rate |');

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { createActor, type Snapshot } from 'xstate';
 import { compileSaga, RedisSagaRepository, Saga, SagaManager, SagaRequest, type OutgoingRequest, type SagaBroker } from '../src/index.js';
+import { clearRedisPrefix } from './lib/clear-redis-prefix.js';
 
 const { values } = parseArgs({ options: { sagas: { type: 'string', default: '20000' } } });
 const total = Number(values.sagas);
@@ -72,7 +73,7 @@ const result = {
 };
 await second.close();
 await secondRepository.close();
-await repository.clear();
+await clearRedisPrefix(repository.redis, repository.keyPrefix);
 await repository.close();
 console.log('\n| paused sagas | recover() | recovered/s | resent | restore one actor | snapshot |');
 console.log('|---|---|---|---|---|---|');

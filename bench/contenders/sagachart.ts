@@ -17,6 +17,7 @@ import {
   type SagaRepository,
 } from '../../src/index.js';
 import { BENCH_SAGA } from '../lib/bench-saga.js';
+import { clearRedisPrefix } from '../lib/clear-redis-prefix.js';
 import { measured, redisPid, startScript, stop } from '../lib/processes.js';
 import { contenderArgs, drive, initialState, reportPids, reportResult, type Outcome } from '../lib/workload.js';
 
@@ -99,7 +100,7 @@ reportResult({ contender: `sagachart-${variant}`, concurrency: args.concurrency,
 await manager.close();
 await broker.close();
 await stop(participant);
-if (repository instanceof RedisSagaRepository) await repository.clear();
+if (repository instanceof RedisSagaRepository) await clearRedisPrefix(repository.redis, repository.keyPrefix);
 await repository.close();
 if (aofServer) {
   aofServer.kill('SIGTERM');

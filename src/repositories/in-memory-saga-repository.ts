@@ -54,12 +54,6 @@ export class InMemorySagaRepository implements SagaRepository {
     );
   }
 
-  /** Test helper: replaces the stored text of an execution, e.g. with a broken snapshot. */
-  corrupt(uuid: string, json: string): void {
-    const row = this.#rows.get(uuid);
-    if (row) row.json = json;
-  }
-
   async close(): Promise<void> {}
 
   #read(uuid: string): SagaRecord | null {

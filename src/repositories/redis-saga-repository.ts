@@ -280,20 +280,6 @@ export class RedisSagaRepository implements SagaRepository {
     if (this.redis.status !== 'end') this.redis.disconnect();
   }
 
-  /** Deletes every key under this repository's prefix (for tests). */
-  async clear(): Promise<void> {
-    const nodes: Redis[] = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', `${this.keyPrefix}*`, 'COUNT', 1000);
-        cursor = next;
-        // One key per call: on a Cluster, keys of different shards live in different slots.
-        await Promise.all(keys.map((key) => node.unlink(key)));
-      } while (cursor !== '0');
-    }
-  }
-
   async #summaries(members: readonly string[]): Promise<Array<SagaRecordSummary | null>> {
     if (!members.length) return [];
     const replies = await Promise.all(

@@ -20,8 +20,6 @@ export class InProcessBroker implements SagaBroker {
   readonly #held: OutgoingRequest[] = [];
   #listener: ResponseListener | undefined;
   #closed = false;
-  /** Every request sent, in order: what participants saw. */
-  readonly sent: OutgoingRequest[] = [];
 
   /** Registers a participant service with its handlers; held requests it handles are delivered. */
   participant(service: string, handlers: ParticipantHandlers): ParticipantRuntime {
@@ -43,7 +41,6 @@ export class InProcessBroker implements SagaBroker {
       this.#held.push(request);
       return;
     }
-    this.sent.push(request);
     setImmediate(() => {
       void participant
         .handle(request.content, {
@@ -61,7 +58,9 @@ export class InProcessBroker implements SagaBroker {
     });
   }
 
+  /** Drops the held requests and answers nothing from then on. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#held.length = 0;
   }
 }

@@ -22,6 +22,7 @@ import {
   type SagaRepository,
 } from '../../src/index.js';
 import { CRASH_SAGA, CRASH_SERVICES, CRASH_STEPS, crashUuid, failsAt, type LedgerEntry } from '../support/crash-saga.js';
+import { clearRedisPrefix } from '../support/clear-redis-prefix.js';
 import { REDIS_URL } from '../support/redis.js';
 import { ROOT } from '../support/run-script.js';
 
@@ -162,7 +163,7 @@ async function redisVariant(): Promise<Variant> {
     },
     async cleanup() {
       const repository = new RedisSagaRepository({ redis: REDIS_URL, keyPrefix });
-      await repository.clear();
+      await clearRedisPrefix(repository.redis, repository.keyPrefix);
       await repository.close();
       for (const r of opened) await r.close();
     },

@@ -7,6 +7,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECORD_FORMAT, RedisSagaRepository, Saga, SagaManager, SagaRequest, SagaStatus, SagaVersionConflictError, type SagaRecord } from '../../src/index.js';
 import { RedisKeyLayout } from '../../src/repositories/redis-key-layout.js';
+import { clearRedisPrefix } from '../support/clear-redis-prefix.js';
 import { ManualBroker, until } from '../support/harness.js';
 import { freePort, RedisServerProcess } from '../support/redis-server.js';
 
@@ -70,7 +71,7 @@ describe('RedisSagaRepository on a Redis Cluster', () => {
     expect((await repo.list({ status: SagaStatus.Finished })).items.map((s) => s.uuid)).toEqual(['c000']);
     expect(await repo.sweep()).toBe(1);
     expect(await repo.load('c000')).toBeNull();
-    await repo.clear();
+    await clearRedisPrefix(repo.redis, repo.keyPrefix);
     await repo.close();
   });
 
@@ -101,7 +102,7 @@ describe('RedisSagaRepository on a Redis Cluster', () => {
       expect((await repo.list({ status: SagaStatus.Finished, limit: 100 })).items).toHaveLength(48);
       expect((await repo.list({ status: SagaStatus.Paused, limit: 100 })).items).toHaveLength(0);
     } finally {
-      await repo.clear();
+      await clearRedisPrefix(repo.redis, repo.keyPrefix);
       await repo.close();
     }
   });
@@ -116,7 +117,7 @@ describe('RedisSagaRepository on a Redis Cluster', () => {
     broker.answer(broker.requests[0]!);
     expect((await manager.waitFor(paused.uuid, { timeoutMs: 5_000 })).status).toBe(SagaStatus.Finished);
     await manager.close();
-    await repository.clear();
+    await clearRedisPrefix(repository.redis, repository.keyPrefix);
     await repository.close();
   });
 });

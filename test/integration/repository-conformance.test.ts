@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   FileSagaRepository,
-  InMemorySagaRepository,
   RECORD_FORMAT,
   SagaSnapshotError,
   SagaStatus,
@@ -15,6 +14,7 @@ import {
   type SagaRepository,
 } from '../../src/index.js';
 import { collectingLogger } from '../support/harness.js';
+import { CorruptibleInMemoryRepository } from '../support/corruptible-repository.js';
 import { cleanupRedis, redisRepository } from '../support/redis.js';
 
 // One suite every repository must pass (STYLE.md §13): the same tests, run against each adapter,
@@ -36,8 +36,8 @@ const files: FileSagaRepository[] = [];
 const ADAPTERS: Adapter[] = [
   {
     name: 'InMemorySagaRepository',
-    open: async () => new InMemorySagaRepository(),
-    corrupt: async (repository, uuid, text) => (repository as InMemorySagaRepository).corrupt(uuid, text),
+    open: async () => new CorruptibleInMemoryRepository(),
+    corrupt: async (repository, uuid, text) => (repository as CorruptibleInMemoryRepository).corrupt(uuid, text),
     cleanup: async () => undefined,
   },
   {

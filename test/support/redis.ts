@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RedisSagaRepository, type RedisSagaRepositoryOptions } from '../../src/index.js';
+import { clearRedisPrefix } from './clear-redis-prefix.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -15,7 +16,7 @@ export function redisRepository(options: RedisSagaRepositoryOptions = {}): Redis
 /** Deletes the keys of every repository opened by `redisRepository()` and closes it. */
 export async function cleanupRedis(): Promise<void> {
   for (const repository of opened.splice(0)) {
-    await repository.clear().catch(() => undefined);
+    await clearRedisPrefix(repository.redis, repository.keyPrefix).catch(() => undefined);
     await repository.close();
   }
 }

@@ -21,6 +21,7 @@ import {
   type SagaRecordSummary,
 } from '../../src/index.js';
 import { collectingLogger, until } from '../support/harness.js';
+import { RecordingInProcessBroker } from '../support/recording-in-process-broker.js';
 
 let dir: string;
 const opened: FileSagaRepository[] = [];
@@ -381,7 +382,7 @@ describe('FileSagaRepository under a SagaManager', () => {
     expect(onDisk.outbox.map((r) => r.target)).toEqual(['inventory.reserve']);
 
     const reopened = await open();
-    const broker = new InProcessBroker();
+    const broker = new RecordingInProcessBroker();
     broker.participant('inventory', { 'inventory.reserve': () => ({ id: 'r-7' }) });
     broker.participant('payment', { 'payment.charge': () => ({}) });
     const b = new SagaManager({ repository: reopened, broker, sagas: [ORDER], logger: collectingLogger() });

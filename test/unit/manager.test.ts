@@ -18,7 +18,9 @@ import {
   SagaAlreadyRunningError,
   type SagaRecord,
 } from '../../src/index.js';
+import { CorruptibleInMemoryRepository } from '../support/corruptible-repository.js';
 import { collectingLogger, ManualBroker, recordingBroker, until } from '../support/harness.js';
+import { RecordingInProcessBroker } from '../support/recording-in-process-broker.js';
 
 const ORDER = new Saga('order')
   .localStep('validate')
@@ -145,17 +147,17 @@ describe('SagaManager lookups and bad input', () => {
 
   it('reports a broken snapshot with SAGA_SNAPSHOT_INVALID and keeps running other sagas', async () => {
     const broker = new ManualBroker();
-    const repository = new InMemorySagaRepository();
+    const repository = new CorruptibleInMemoryRepository();
     const logger = quiet();
     // Nothing kept in memory once paused: each response reads the (broken) record.
     const manager = new SagaManager({ broker, repository, sagas: [ORDER], logger, pausedCacheSize: 0 });
     const a = await manager.run(ORDER, { pauseOnDisk: true });
     const b = await manager.run(ORDER, { pauseOnDisk: true });
-    repository.corrupt(a.uuid, '{"format":1, broken');
+    await repository.corrupt(a.uuid, '{"format":1, broken');
     await expect(manager.get(a.uuid)).rejects.toBeInstanceOf(SagaSnapshotError);
     const record = (await repository.load(b.uuid)) as SagaRecord;
     const bad = { ...record, snapshot: { ...(record.snapshot as object), value: { running: { 'no-such-step': 'created' } } } };
-    repository.corrupt(b.uuid, JSON.stringify(bad));
+    await repository.corrupt(b.uuid, JSON.stringify(bad));
     await expect(manager.get(b.uuid)).rejects.toMatchObject({ code: 'SAGA_SNAPSHOT_INVALID' });
     // A response for the broken execution is logged, not thrown into the broker, and nothing crashes.
     broker.answer(broker.requests.find((r) => r.uuid === b.uuid)!);
@@ -283,17 +285,16 @@ describe('SagaManager across restarts and versions', () => {
     const sent = first.last('inventory.reserve');
     await a.close();
 
-    const { broker, seen } = recordingBroker({
-      inventory: { 'inventory.reserve': () => ({ id: 'r-1' }) },
-      payment: { 'payment.charge': () => ({}) },
-    });
+    const broker = new RecordingInProcessBroker();
+    broker.participant('inventory', { 'inventory.reserve': () => ({ id: 'r-1' }) });
+    broker.participant('payment', { 'payment.charge': () => ({}) });
     const b = new SagaManager({ broker, repository, sagas: [ORDER], logger: quiet() });
     const report = await b.recover();
     expect(report).toMatchObject({ recovered: 1, resent: 1, failed: [] });
     expect(broker.sent[0]?.requestId).toBe(sent.requestId);
     const done = await b.waitFor(paused.uuid, { timeoutMs: 5_000 });
     expect(done.status).toBe(SagaStatus.Finished);
-    expect(seen).toEqual(['inventory.reserve', 'payment.charge']);
+    expect(broker.sent.map((r) => r.target)).toEqual(['inventory.reserve', 'payment.charge']);
     await b.close();
   });
 
