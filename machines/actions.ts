@@ -2,7 +2,7 @@ import { assign } from 'xstate';
 import type { Clock } from '../src/clock.js';
 import { previewJson, type ErrorInfo } from '../src/json.js';
 import type { SagaStepStatus } from '../src/status.js';
-import type { HandlerOutput, RemoteStepOutput, SagaMachineContext, StepRecord } from './types.js';
+import type { HandlerOutput, HistoryEntry, RemoteStepOutput, SagaMachineContext, StepRecord } from './types.js';
 
 /** What actions and guards see. Events are loosely typed here: the chart is built from data. */
 export interface ActionArgs {
@@ -87,7 +87,24 @@ export function chartActions(clock: Clock) {
 
   const stamp = (key: 'startedAt' | 'finishedAt') => assign(() => ({ [key]: clock.now() }));
 
-  return { now: () => clock.now(), record, start, exit, fail, handlerError, setData, addServices, compensationStart, compensationEnd, stamp };
+  /** Records an operator action or a commit decision in the execution's history (its note and step from the event). */
+  const remember = (action: HistoryEntry['action']) =>
+    assign((args: ActionArgs) => {
+      const event = args.event as { step?: unknown; note?: unknown };
+      const entry: HistoryEntry = { action, at: clock.now() };
+      if (typeof event.step === 'string') entry.step = event.step;
+      if (typeof event.note === 'string' && event.note) entry.note = event.note.slice(0, 1_000);
+      return { history: [...(args.context.history ?? []), entry] };
+    });
+
+  /** The execution stops moving forward because an operator aborted it: the first failure, if it had none. */
+  const aborted = assign((args: ActionArgs) => {
+    const note = (args.event as { note?: unknown }).note;
+    const message = `aborted by an operator${typeof note === 'string' && note ? `: ${note.slice(0, 1_000)}` : ''}; the steps that ran are compensated`;
+    return { failure: args.context.failure ?? { step: null, code: 'SAGA_ABORTED', message } };
+  });
+
+  return { now: () => clock.now(), record, start, exit, fail, handlerError, setData, addServices, compensationStart, compensationEnd, stamp, remember, aborted };
 }
 
 export type ChartActions = ReturnType<typeof chartActions>;

@@ -86,6 +86,7 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
       startedAt: null,
       finishedAt: null,
       retrying: null,
+      history: [],
     }),
     states: {
       created: { on: { 'saga.start': { target: 'running', actions: a.stamp('startedAt') } } },
@@ -97,11 +98,16 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
             id: AWAITING_COMMIT_ID,
             tags: ['paused'],
             on: {
-              'saga.commit': { target: `#${FINISHED_ID}` },
+              'saga.commit': { target: `#${FINISHED_ID}`, actions: a.remember('commit') },
               'saga.reject': {
                 target: list.lastCompensation,
-                actions: assign({ failure: { step: null, code: 'SAGA_REJECTED', message: 'the execution was rejected before commit; its steps were compensated' } }),
+                actions: [assign({ failure: { step: null, code: 'SAGA_REJECTED', message: 'the execution was rejected before commit; its steps were compensated' } }), a.remember('reject')],
               },
+              'saga.rollback': {
+                target: list.lastCompensation,
+                actions: [assign({ failure: { step: null, code: 'SAGA_REJECTED', message: 'the execution was rolled back before commit; its steps were compensated' } }), a.remember('rollback')],
+              },
+              'saga.abort': { target: list.lastCompensation, actions: [a.aborted, a.remember('abort')] },
             },
           },
         },
@@ -114,11 +120,11 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
           'saga.retry-compensation': compensable.map((s) => ({
             guard: failedCompensation(s.path),
             target: `#${s.path}.running-on-failure`,
-            actions: assign({ retrying: s.path }),
+            actions: [assign({ retrying: s.path }), a.remember('retry-compensation')],
           })),
           'saga.resolve-compensation': compensable.map((s) => ({
             guard: failedCompensation(s.path),
-            actions: a.record(s.path, ({ context }) => ({ compensation: { ...context.steps[s.path]!.compensation!, resolved: true } })),
+            actions: [a.record(s.path, ({ context }) => ({ compensation: { ...context.steps[s.path]!.compensation!, resolved: true } })), a.remember('resolve-compensation')],
           })),
         },
       },

@@ -5,6 +5,10 @@ import { remoteStepEffects as effects } from './effects.js';
 import type { RemoteStepContext, RemoteStepInput, RemoteStepOutput, SagaMachineEvent } from './types.js';
 
 type Reply = Extract<SagaMachineEvent, { type: 'saga.response' | 'saga.deadline' }>;
+type RemoteStepEvent = Reply | Extract<SagaMachineEvent, { type: 'saga.retry-step' }>;
+
+/** An operator's retry: one more attempt, which the retry policy does not count. */
+const retried = ({ context }: { context: RemoteStepContext }) => ({ attempt: context.attempt + 1, maxAttempts: context.maxAttempts + 1 });
 
 const isMine = ({ context, event }: { context: RemoteStepContext; event: Reply }): boolean =>
   event.step === context.step && event.phase === context.phase && event.attempt === context.attempt;
@@ -38,7 +42,7 @@ export function createRemoteStepMachine(clock: Clock) {
     types: {
       context: {} as RemoteStepContext,
       input: {} as RemoteStepInput,
-      events: {} as Reply,
+      events: {} as RemoteStepEvent,
       output: {} as RemoteStepOutput,
     },
   }).createMachine({
@@ -83,6 +87,8 @@ export function createRemoteStepMachine(clock: Clock) {
             target: 'retrying',
             actions: assign({ errors: ({ context, event }) => [...context.errors, failure(context, event)] }),
           },
+          // An operator sends the request again now: a new attempt, on top of those the policy allows.
+          'saga.retry-step': { guard: ({ context, event }) => event.step === context.step, target: 'waiting', reenter: true, actions: assign(retried) },
         },
       },
       retrying: {
@@ -96,6 +102,7 @@ export function createRemoteStepMachine(clock: Clock) {
         entry: [assign({ deadline: ({ context }) => clock.now() + context.backoffMs * 2 ** (context.attempt - 1) }), effects.timer],
         exit: effects.settled,
         on: {
+          'saga.retry-step': { guard: ({ context, event }) => event.step === context.step, target: 'waiting', actions: assign(retried) },
           'saga.deadline': {
             guard: isMine,
             target: 'waiting',

@@ -115,6 +115,26 @@ const base = (step: SagaStep, at: At, compensable: boolean): CompiledStep => ({
   definition: step,
 });
 
+/** The error recorded on the step an operator aborted. */
+const abortError = (): { code: string; message: string } => ({ code: 'SAGA_ABORTED', message: 'the execution was aborted by an operator while this step ran' });
+
+/** While the execution moves forward (no rollback under way), an operator may abort it. */
+const movingForward = ({ context }: ActionArgs): boolean => context.failure === null;
+
+/**
+ * An operator aborts the execution while this step is its current one: the step stops, and the
+ * rollback starts from `target` (the step's own compensation when its participant may have acted).
+ */
+function abortTo(target: string, a: ChartActions, path: string | null) {
+  return {
+    'saga.abort': {
+      guard: movingForward,
+      target,
+      actions: [a.aborted, ...(path ? [a.fail(path, abortError), a.exit(path, 'errored-by-on-execute')] : []), a.remember('abort')],
+    },
+  };
+}
+
 /** After a compensation: back to `errored` when an operator retried just this one, else on backwards. */
 const afterCompensation = (at: At): Route[] => [
   { guard: ({ context }) => context.retrying === at.path, target: `#${ERRORED_ID}`, actions: [assign({ retrying: null })] },
@@ -156,17 +176,18 @@ function localStep(step: LocalSagaStep<object>, at: At, a: ChartActions) {
     });
   }
   return {
-    state: { id: path, initial: 'created', states },
+    state: { id: path, initial: 'created', states, on: abortTo(at.before, a, null) },
     compiled: base(step, at, compensable),
     entry: compensable ? `#${path}.running-on-failure` : at.before,
   };
 }
 
 /** The paused state of a remote phase: invokes the child that holds the request, forwards replies to it. */
-function waitFor(path: string, phase: StepPhase, step: RemoteSagaStep<object>, onDone: Route[]) {
+function waitFor(path: string, phase: StepPhase, step: RemoteSagaStep<object>, onDone: Route[], a: ChartActions) {
   const id = waitKey(path, phase);
   const forMe = ({ event }: ActionArgs) => event.step === path && event.phase === phase;
   const forward = { guard: forMe, actions: sendTo(id, ({ event }: ActionArgs) => event as never) };
+  const retryNow = { guard: ({ event }: ActionArgs) => event.step === path, actions: [a.remember('retry-step'), sendTo(id, ({ event }: ActionArgs) => event as never)] };
   return {
     tags: phase === 'execute' ? ['paused'] : ['paused', 'compensating'],
     invoke: {
@@ -191,7 +212,7 @@ function waitFor(path: string, phase: StepPhase, step: RemoteSagaStep<object>, o
       },
       onDone,
     },
-    on: { 'saga.response': forward, 'saga.deadline': forward },
+    on: { 'saga.response': forward, 'saga.deadline': forward, 'saga.retry-step': retryNow },
   };
 }
 
@@ -228,7 +249,7 @@ function remoteStep(step: RemoteSagaStep<object>, at: At, a: ChartActions) {
       { guard: answered(200), target: 'finished', actions: [responded, related] },
       ...(step.onErrorHandler ? [{ guard: answered(400), target: 'running-on-error', actions: [responded, related] }] : []),
       { target: 'errored-by-on-execute', actions: [responded, related, a.fail(path, remoteError)] },
-    ]),
+    ], a),
     'errored-by-on-execute': { entry: a.exit(path, 'errored-by-on-execute'), always: at.before },
     ...(step.onSuccessHandler ? { 'running-on-success': responseHandler('onSuccess', 'errored-on-success') } : {}),
     ...(step.onSuccessHandler ? { 'errored-on-success': { entry: a.exit(path, 'errored-on-success'), always: self } } : {}),
@@ -253,12 +274,13 @@ function remoteStep(step: RemoteSagaStep<object>, at: At, a: ChartActions) {
       'paused-on-failure': waitFor(path, 'compensate', step, [
         { guard: answered(200), target: 'compensated', actions: [a.compensationEnd(path, null, attempts)] },
         { target: 'errored-on-failure', actions: [a.compensationEnd(path, remoteError, attempts)] },
-      ]),
+      ], a),
       ...compensationEnds(at),
     });
   }
   return {
-    state: { id: path, initial: 'created', states },
+    // Aborted while it waits: its participant may have acted, so the step is compensated too.
+    state: { id: path, initial: 'created', states, on: abortTo(self, a, path) },
     compiled: base(step, at, compensable),
     entry: self,
   };
@@ -317,7 +339,7 @@ function conditionalStep(step: ConditionalSagaStep<object>, at: At, a: ChartActi
     return { status: rec.status ?? 'errored-by-on-execute', finishedAt: rec.finishedAt ?? a.now(), compensated: !failed };
   });
   return {
-    state: { id: path, initial: 'created', exit, states },
+    state: { id: path, initial: 'created', exit, states, on: abortTo(at.before, a, null) },
     compiled,
     entry: `#${path}.compensate`,
   };

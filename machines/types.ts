@@ -55,6 +55,17 @@ export interface SagaMachineContext {
   finishedAt: number | null;
   /** Path of the step whose failed compensation an operator is retrying. */
   retrying: string | null;
+  /** What operators and commit decisions did to the execution, in order. */
+  history: HistoryEntry[];
+}
+
+/** One operator action or commit decision, as recorded on its execution. */
+export interface HistoryEntry {
+  action: 'commit' | 'reject' | 'rollback' | 'abort' | 'retry-step' | 'retry-compensation' | 'resolve-compensation';
+  /** When the chart took it (ms since the epoch). */
+  at: number;
+  step?: string;
+  note?: string;
 }
 
 /** Input of a compiled saga machine. */
@@ -69,10 +80,13 @@ export type SagaMachineEvent =
   | { type: 'saga.start' }
   | { type: 'saga.response'; step: string; phase: StepPhase; attempt: number; response: SagaResponseData }
   | SagaDeadlineEvent
-  | { type: 'saga.commit' }
-  | { type: 'saga.reject' }
-  | { type: 'saga.retry-compensation'; step: string }
-  | { type: 'saga.resolve-compensation'; step: string };
+  | { type: 'saga.commit'; note?: string }
+  | { type: 'saga.reject'; note?: string }
+  | { type: 'saga.rollback'; note?: string }
+  | { type: 'saga.abort'; note?: string }
+  | { type: 'saga.retry-step'; step: string; note?: string }
+  | { type: 'saga.retry-compensation'; step: string; note?: string }
+  | { type: 'saga.resolve-compensation'; step: string; note?: string };
 
 /** Which handler a handler actor runs. */
 export type HandlerHook = 'onExecute' | 'onSuccess' | 'onError' | 'onFailure' | 'condition';

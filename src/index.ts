@@ -39,7 +39,7 @@ export {
   type SagaSnapshotLike,
 } from '../machines/read.js';
 export { sagaDiagram } from '../machines/diagram.js';
-export type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, StepRecord, FailureInfo } from '../machines/types.js';
+export type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, StepRecord, FailureInfo, HistoryEntry } from '../machines/types.js';
 
 export { SagaManager, type SagaManagerOptions, type SagaManagerStats, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
 export { SagaExecution, type SagaStepFailure } from './runtime/saga-execution.js';

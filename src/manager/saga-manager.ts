@@ -62,6 +62,9 @@ export interface SagaManagerOptions {
   pausedCacheSize?: number;
 }
 
+/** An operator's note, kept in the execution's history. */
+const note = (options: { note?: string }): { note?: string } => (typeof options.note === 'string' && options.note ? { note: options.note } : {});
+
 /** What an execution id may be made of: it is the first part of every request id. */
 const UUID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -233,36 +236,54 @@ export class SagaManager {
   }
 
   /** Finishes an execution that waits for its commit decision (`autocommit: false`). */
-  commit(uuid: string): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.commit' }, 'final', 'cannot commit: the execution is not waiting for a commit decision (run it with autocommit: false).');
+  commit(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.commit', ...note(options) }, 'final', 'cannot commit: the execution is not waiting for a commit decision (run it with autocommit: false).');
   }
 
   /** Rejects an execution that waits for its commit decision: its steps are compensated. */
-  reject(uuid: string): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.reject' }, 'final', 'cannot reject: the execution is not waiting for a commit decision (run it with autocommit: false).');
+  reject(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.reject', ...note(options) }, 'final', 'cannot reject: the execution is not waiting for a commit decision (run it with autocommit: false).');
   }
 
   /** Compensates every step of an execution that waits for its commit decision. */
-  rollback(uuid: string): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.reject' }, 'final', 'cannot roll back: the execution is not waiting for a commit decision (run it with autocommit: false).');
+  rollback(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.rollback', ...note(options) }, 'final', 'cannot roll back: the execution is not waiting for a commit decision; abort() stops one that is running.');
+  }
+
+  /**
+   * Stops an execution that is running or paused (for an operator) and rolls it back: the step
+   * it waits on is compensated too (its participant may have acted), then the steps before it.
+   * Resolves when the rollback has ended (`errored`, `SAGA_ABORTED`).
+   */
+  abort(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.abort', ...note(options) }, 'final', 'cannot abort: the execution is not moving forward (it has ended, or a rollback is under way).');
+  }
+
+  /**
+   * Sends the request a step waits on again now, as a new attempt (for an operator, when a
+   * participant lost it or is back); the step's retry policy does not count it. Resolves once the
+   * new attempt is stored and sent.
+   */
+  retryStep(uuid: string, step: string, options: { note?: string } = {}): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.retry-step', step, ...note(options) }, 'stored', `step "${step}" is not waiting on a participant (only a step paused on its request or its compensation's can be retried).`);
   }
 
   /**
    * Runs a failed compensation of an errored execution again (for an operator, once the cause is
    * fixed). Resolves when the execution has settled again.
    */
-  retryCompensation(uuid: string, step: string): Promise<SagaExecution> {
+  retryCompensation(uuid: string, step: string, options: { note?: string } = {}): Promise<SagaExecution> {
     return this.#decide(
       uuid,
-      { type: 'saga.retry-compensation', step },
+      { type: 'saga.retry-compensation', step, ...note(options) },
       'final',
       `step "${step}" has no failed compensation to retry; only an errored execution's failed, unresolved compensations can be retried.`,
     );
   }
 
-  /** Marks a failed compensation as dealt with by hand. */
-  resolveCompensation(uuid: string, step: string): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.resolve-compensation', step }, 'stored', `step "${step}" has no failed, unresolved compensation to mark resolved.`);
+  /** Marks a failed compensation as dealt with by hand, with an optional note kept in the execution's history. */
+  resolveCompensation(uuid: string, step: string, options: { note?: string } = {}): Promise<SagaExecution> {
+    return this.#decide(uuid, { type: 'saga.resolve-compensation', step, ...note(options) }, 'stored', `step "${step}" has no failed, unresolved compensation to mark resolved.`);
   }
 
   /**

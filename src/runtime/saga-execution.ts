@@ -1,11 +1,11 @@
 import type { CompiledSaga } from '../../machines/compile.js';
 import { isAwaitingCommit, sagaStatusOf, stepViewsOf, type SagaSnapshotLike, type SagaStepView } from '../../machines/read.js';
-import type { FailureInfo } from '../../machines/types.js';
+import type { FailureInfo, HistoryEntry } from '../../machines/types.js';
 import { SagaContext } from '../context.js';
 import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
 import type { ErrorInfo } from '../json.js';
 import type { StepPhase } from '../messages/request-id.js';
-import type { SagaStatus } from '../status.js';
+import { SagaStepStatus, type SagaStatus } from '../status.js';
 
 /** What a `SagaExecution` can ask of the manager that made it. */
 export interface SagaExecutionControls {
@@ -47,6 +47,12 @@ export class SagaExecution {
   readonly awaitingCommit: boolean;
   /** Services that took part: request targets and their `relatedServices`. */
   readonly services: readonly string[];
+  /** What operators and commit decisions did to the execution, in order (action, time, note). */
+  readonly history: readonly HistoryEntry[];
+  /** The path of the step the execution waits on (its request or its compensation's), or `null`. */
+  readonly pausedStep: string | null;
+  /** A rollback has started: some step's compensation has run, or the execution is rolling back. */
+  readonly alreadyRollback: boolean;
   readonly createdAt: number;
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
@@ -68,6 +74,10 @@ export class SagaExecution {
     ]);
     this.awaitingCommit = isAwaitingCommit(snapshot);
     this.services = [...ctx.services];
+    this.history = [...(ctx.history ?? [])];
+    const waiting = this.steps.filter((s) => s.status === SagaStepStatus.PausedByOnExecute || s.status === SagaStepStatus.PausedOnFailure);
+    this.pausedStep = waiting.at(-1)?.path ?? null;
+    this.alreadyRollback = ctx.failure !== null || this.steps.some((s) => s.compensation !== null);
     this.createdAt = ctx.createdAt;
     this.startedAt = ctx.startedAt;
     this.finishedAt = ctx.finishedAt;
@@ -109,6 +119,9 @@ export class SagaExecution {
       errors: this.errors,
       awaitingCommit: this.awaitingCommit,
       services: this.services,
+      history: this.history,
+      pausedStep: this.pausedStep,
+      alreadyRollback: this.alreadyRollback,
       createdAt: this.createdAt,
       startedAt: this.startedAt,
       finishedAt: this.finishedAt,

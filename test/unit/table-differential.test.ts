@@ -7,9 +7,10 @@
  * XState actor and XState's into the table, and both carry on.
  *
  * Runs every saga of the model-based generator at every failure point (some with
- * `autocommit: false`, committed or rejected), plus hand-written sagas for what the generator does
- * not make: timeouts, retries with backoff, failing compensations retried and resolved by an
- * operator, async handlers, stale and duplicate events.
+ * `autocommit: false`, committed, rejected or rolled back), plus hand-written sagas for what the
+ * generator does not make: timeouts, retries with backoff, operators retrying a waiting step or
+ * aborting, failing compensations retried and resolved by an operator, async handlers, stale and
+ * duplicate events.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -35,8 +36,10 @@ interface Script {
   /** Chance of letting a request's deadline fire instead of answering it (steps with a timeout). */
   timeoutRate?: number;
   autocommit?: boolean;
-  /** At the commit decision: commit (true) or reject. */
-  commit?: boolean;
+  /** At the commit decision: commit, reject, or roll back. */
+  commit?: boolean | 'rollback';
+  /** Chance, while a request waits, of an operator retrying its step now or (one time in four) aborting the execution. */
+  interruptRate?: number;
   /** Operator events to send once the execution is errored, in order. */
   operator?: Array<{ type: 'saga.retry-compensation' | 'saga.resolve-compensation'; step: string }>;
 }
@@ -45,10 +48,11 @@ interface Tally {
   restPoints: number;
   swaps: number;
   stale: number;
+  interrupts: number;
   ends: Record<string, number>;
 }
 
-const tally: Tally = { restPoints: 0, swaps: 0, stale: 0, ends: {} };
+const tally: Tally = { restPoints: 0, swaps: 0, stale: 0, interrupts: 0, ends: {} };
 
 function sameOrThrow(label: string, what: string, a: unknown, b: unknown): void {
   if (isDeepStrictEqual(a, b)) return;
@@ -118,7 +122,7 @@ async function drive(label: string, saga: Saga<object>, data: Record<string, unk
       continue;
     }
     if (view.awaitingCommit) {
-      const decision: SagaMachineEvent = { type: script.commit === false ? 'saga.reject' : 'saga.commit' };
+      const decision: SagaMachineEvent = { type: script.commit === 'rollback' ? 'saga.rollback' : script.commit === false ? 'saga.reject' : 'saga.commit', note: 'decided' };
       sameOrThrow(label, 'can(decision)', actor.can(decision), table.can(decision));
       await both(decision);
       continue;
@@ -126,6 +130,13 @@ async function drive(label: string, saga: Saga<object>, data: Record<string, unk
     const requests = table.requests();
     const timers = table.timers();
     const request = requests[0];
+    if (request && rng.chance(script.interruptRate ?? 0)) {
+      const interrupt: SagaMachineEvent = rng.chance(0.25) ? { type: 'saga.abort', note: `turn ${turn}` } : { type: 'saga.retry-step', step: request.step };
+      sameOrThrow(label, `can(${interrupt.type})`, actor.can(interrupt), table.can(interrupt));
+      await both(interrupt);
+      tally.interrupts++;
+      continue;
+    }
     if (request) {
       const timer = timers.find((t) => t.event.step === request.step && t.event.phase === request.phase);
       if (timer && rng.chance(script.timeoutRate ?? 0)) {
@@ -173,9 +184,9 @@ describe('the transition table against XState', () => {
       const data: Data = { run, route: def.route, fail: plan };
       const expected = simulate(def, plan);
       const manual = i % 4 === 3;
-      const view = await drive(`${def.name}/${run}`, saga, data as unknown as Record<string, unknown>, { respond, autocommit: !manual, commit: i % 8 !== 7 }, rng);
+      const view = await drive(`${def.name}/${run}`, saga, data as unknown as Record<string, unknown>, { respond, autocommit: !manual, commit: i % 8 === 7 ? false : i % 16 === 11 ? 'rollback' : true }, rng);
       // The ending the model predicts (a rejected saga ends errored whatever its steps did).
-      expect(view.status, `${def.name}/${run}`).toBe(manual && i % 8 === 7 ? SagaStatus.Errored : expected.status);
+      expect(view.status, `${def.name}/${run}`).toBe(manual && (i % 8 === 7 || i % 16 === 11) ? SagaStatus.Errored : expected.status);
       count(view);
     }
   });
@@ -212,6 +223,7 @@ describe('the transition table against XState', () => {
         {},
         {
           timeoutRate: 0.3,
+          interruptRate: seed % 3 === 0 ? 0.2 : 0,
           respond: () => {
             const roll = rng.next();
             const answer: Answer = roll < 0.15 ? { status: 500, content: { crash: true } } : roll < 0.3 ? { status: 400, content: { no: true } } : { status: 200, content: { id: `r${seed}` } };
@@ -259,6 +271,7 @@ describe('the transition table against XState', () => {
         saga,
         { failUndoA: seed % 2 === 0, branch: seed % 3 === 0 ? 'y' : 'x' },
         {
+          interruptRate: seed % 5 === 0 ? 0.3 : 0,
           respond: (request): Answer => {
             if (request.target === 'svc.d') return { status: 400, content: { refused: true } };
             if (request.target.startsWith('svc.undo') && !undoFails.has(request.target) && seed % 4 < 2) {
@@ -285,6 +298,7 @@ describe('the transition table against XState', () => {
     expect(tally.restPoints).toBeGreaterThan(3_000);
     expect(tally.swaps).toBeGreaterThan(500);
     expect(tally.stale).toBeGreaterThan(100);
+    expect(tally.interrupts).toBeGreaterThan(20);
     expect(tally.ends[SagaStatus.Finished]).toBeGreaterThan(50);
     expect(tally.ends[SagaStatus.Errored]).toBeGreaterThan(300);
   });
