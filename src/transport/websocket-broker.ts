@@ -48,6 +48,7 @@ const Options = z
     maxHeldRequests: z.number().int().min(1).default(10_000),
     maxInvalidFrames: z.number().int().min(1).default(100),
     invalidFrameWindowMs: z.number().int().min(1).default(10_000),
+    maxFramesPerTurn: z.number().int().min(1).default(64),
     maxPendingConnections: z.number().int().min(1).default(1_000),
   })
   .strict()
@@ -110,6 +111,11 @@ export interface WebSocketBrokerOptions {
   /** The window of `maxInvalidFrames`. @defaultValue 10000 */
   invalidFrameWindowMs?: number;
   /**
+   * Frames of one connection handled per turn of the event loop; past it the connection's socket
+   * is paused until the next turn, so that a flooding peer cannot starve the others. @defaultValue 64
+   */
+  maxFramesPerTurn?: number;
+  /**
    * Connections that are joining (token check or `hello` pending) at once; more are refused with
    * HTTP 503 (the SDK retries). With `helloTimeoutMs`, bounds what peers that never join can hold.
    * @defaultValue 1000
@@ -143,6 +149,11 @@ interface Connection {
   joined: () => void;
   invalid: number;
   invalidSince: number;
+  /** Frames handled in this turn of the event loop. */
+  turnFrames: number;
+  /** Frames that came past the turn's budget (the socket is paused meanwhile), from `backlogAt` on. */
+  backlog: Array<{ data: RawData; isBinary: boolean } | undefined>;
+  backlogAt: number;
 }
 
 interface Inflight {
@@ -168,6 +179,8 @@ export interface WebSocketBrokerStats {
   droppedHeld: number;
   /** Held requests whose deadline passed before a participant took them. */
   expiredHeld: number;
+  /** Times a connection was paused for going over `maxFramesPerTurn`. */
+  throttled: number;
   /** Upgrades refused (401, 404, 503). */
   refusedUpgrades: number;
 }
@@ -186,7 +199,7 @@ const LOG_INTERVAL_MS = 1_000;
  * connection they went out on closes unanswered. A response is accepted only from the service the
  * request went to. Bad frames get a bounded error frame and the connection carries on, up to
  * `maxInvalidFrames` per window (then 1008); oversized frames close it (1009); dead and non-reading
- * peers are closed (1013).
+ * peers are closed (1013); each connection is handled at most `maxFramesPerTurn` frames per turn.
  *
  * @example
  * ```ts
@@ -209,6 +222,9 @@ export class WebSocketBroker implements SagaBroker {
   readonly #inflight = new Map<string, Inflight>();
   /** Sockets corked since the last turn of the event loop: their frames go out in one write. */
   readonly #corked = new Set<Duplex>();
+  /** Connections that handled frames in this turn, and those paused past their budget. */
+  readonly #busy = new Set<Connection>();
+  readonly #throttled = new Set<Connection>();
   /** Sockets between the upgrade request and a connection (or their refusal's end). */
   readonly #upgrading = new Set<Duplex>();
   readonly #held = new Map<string, OutgoingRequest>();
@@ -217,11 +233,12 @@ export class WebSocketBroker implements SagaBroker {
   #beatTimer: TimerHandle | undefined;
   #lastBeat: number;
   #turnSinceBeat = true;
+  #turnEnding = false;
   #listener: ResponseListener | undefined;
   #pending = 0;
   #seq = 0;
   #closed = false;
-  readonly #stats = { sent: 0, resent: 0, responses: 0, rejectedFrames: 0, droppedErrorFrames: 0, droppedHeld: 0, expiredHeld: 0, refusedUpgrades: 0 };
+  readonly #stats = { sent: 0, resent: 0, responses: 0, rejectedFrames: 0, droppedErrorFrames: 0, droppedHeld: 0, expiredHeld: 0, throttled: 0, refusedUpgrades: 0 };
 
   private constructor(server: HttpServer | HttpsServer, ownsServer: boolean, options: WebSocketBrokerOptions, parsed: ParsedOptions) {
     this.#server = server;
@@ -429,6 +446,9 @@ export class WebSocketBroker implements SagaBroker {
       joined,
       invalid: 0,
       invalidSince: this.#clock.now(),
+      turnFrames: 0,
+      backlog: [],
+      backlogAt: 0,
     };
     this.#connections.add(c);
     c.timer = this.#clock.setTimeout(() => {
@@ -437,13 +457,60 @@ export class WebSocketBroker implements SagaBroker {
     ws.on('pong', () => {
       c.alive = true;
     });
-    ws.on('message', (data, isBinary) => this.#handle(c, data, isBinary));
+    ws.on('message', (data, isBinary) => this.#receive(c, data, isBinary));
     ws.on('error', (err) => this.#rare('socket', 'warn', 'participant connection error', { service, connection: c.id, error: err.message }));
     ws.on('close', (code) => this.#disconnected(c, code));
   }
 
+  /** Handles a frame now, or queues it for a later turn when the connection is over its budget. */
+  #receive(c: Connection, data: RawData, isBinary: boolean): void {
+    if (c.closing) return;
+    if (c.backlogAt < c.backlog.length || c.turnFrames >= this.#opts.maxFramesPerTurn) {
+      // ws still emits the rest of the chunk it is parsing: at most one socket read's worth.
+      c.backlog.push({ data, isBinary });
+      if (!this.#throttled.has(c)) {
+        this.#throttled.add(c);
+        this.#stats.throttled++;
+        c.ws.pause();
+      }
+      this.#endTurnSoon();
+      return;
+    }
+    this.#handle(c, data, isBinary);
+  }
+
+  #endTurnSoon(): void {
+    if (this.#turnEnding) return;
+    this.#turnEnding = true;
+    setImmediate(this.#endTurn);
+  }
+
+  /** A new turn: every budget is full again; paused connections work off their backlog, then read again. */
+  readonly #endTurn = (): void => {
+    this.#turnEnding = false;
+    for (const c of this.#busy) c.turnFrames = 0;
+    this.#busy.clear();
+    for (const c of this.#throttled) {
+      while (!c.closing && c.backlogAt < c.backlog.length && c.turnFrames < this.#opts.maxFramesPerTurn) {
+        const frame = c.backlog[c.backlogAt]!;
+        c.backlog[c.backlogAt++] = undefined;
+        this.#handle(c, frame.data, frame.isBinary);
+      }
+      if (c.closing || c.backlogAt >= c.backlog.length) {
+        c.backlog = [];
+        c.backlogAt = 0;
+        this.#throttled.delete(c);
+        if (!c.closing) c.ws.resume();
+      }
+    }
+  };
+
   #handle(c: Connection, data: RawData, isBinary: boolean): void {
     if (c.closing) return;
+    if (c.turnFrames++ === 0) {
+      this.#busy.add(c);
+      this.#endTurnSoon();
+    }
     if (isBinary) return this.#invalid(c, { type: 'error', code: FrameError.Invalid, message: 'binary frames are not part of the protocol; send JSON text' });
     const parsed = parseFrame(ParticipantFrame, data.toString());
     if (!parsed.ok) return this.#invalid(c, parsed.error);
@@ -498,7 +565,10 @@ export class WebSocketBroker implements SagaBroker {
     this.#clock.clearTimeout(c.timer);
     c.closing = true;
     c.joined();
+    c.backlog = [];
     this.#connections.delete(c);
+    this.#throttled.delete(c);
+    this.#busy.delete(c);
     if (c.ready) this.#log.info?.('participant disconnected', { service: c.service, connection: c.id, code });
     if (this.#closed) return;
     // What went out on this connection and is unanswered goes out again, elsewhere or later.
