@@ -1,13 +1,24 @@
-import { WebSocket } from 'ws';
+import type { ConnectionOptions } from 'node:tls';
+import { WebSocket, type ClientOptions } from 'ws';
+import { z } from 'zod';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { SagaError } from '../errors/saga-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import type { SagaResponseData } from '../messages/saga-response.js';
 import { CloseCode, OrchestratorFrame, parseFrame, PROTOCOL_VERSION, SERVICE_HEADER, type RequestFrame } from '../transport/protocol.js';
 import { ParticipantRuntime, type ParticipantHandlers } from './participant-runtime.js';
 
+/**
+ * TLS options of a participant's `wss://` connection, passed to ws's client (and on to
+ * `tls.connect`): `ca` to trust a private CA or a self-signed orchestrator certificate, `cert` and
+ * `key` (or `pfx`) for a client certificate, `servername` when the URL's host is not the name in
+ * the certificate.
+ */
+export type ParticipantTlsOptions = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'servername' | 'rejectUnauthorized' | 'minVersion' | 'ciphers'>;
+
 /** Options of {@link connectParticipant}. */
 export interface ParticipantOptions {
-  /** The orchestrator's `WebSocketBroker` URL, e.g. `ws://127.0.0.1:7400`. */
+  /** The orchestrator's `WebSocketBroker` URL, e.g. `ws://127.0.0.1:7400` or `wss://orchestrator:7400/sagachart`. */
   url: string;
   /** This service's name: requests for `service` and `service.*` targets can come here. */
   service: string;
@@ -21,9 +32,49 @@ export interface ParticipantOptions {
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number } | false;
   /** How many answered request ids are remembered to replay duplicates. @defaultValue 10000 */
   dedupCapacity?: number;
+  /** TLS options for a `wss://` URL; not with `ws://`. @defaultValue Node's trusted CAs, and the URL's host as the name checked */
+  tls?: ParticipantTlsOptions;
+  /** Runs the reconnect backoff and the heartbeat watchdog. @defaultValue the system clock */
+  clock?: Clock;
+  /** Jitter of the reconnect backoff, a number in [0, 1). @defaultValue Math.random */
+  random?: () => number;
   /** @defaultValue warnings and errors to stderr */
   logger?: SagaLogger;
 }
+
+const Options = z
+  .object({
+    url: z.string().regex(/^wss?:\/\//i, { message: 'must be a ws:// or wss:// URL' }),
+    service: z.string().min(1).max(200),
+    token: z.string().min(1),
+    reconnect: z.union([z.literal(false), z.object({ initialDelayMs: z.number().int().min(1).optional(), maxDelayMs: z.number().int().min(1).optional() })]).optional(),
+    tls: z.object({}).loose().optional(),
+  })
+  .loose()
+  .superRefine((o, ctx) => {
+    if (o.tls && !/^wss:/i.test(o.url)) ctx.addIssue({ code: 'custom', path: ['tls'], message: `applies to a wss:// URL only, and the URL is ${o.url.slice(0, 80)}` });
+    if (o.reconnect && (o.reconnect.initialDelayMs ?? 100) > (o.reconnect.maxDelayMs ?? 5_000)) {
+      ctx.addIssue({ code: 'custom', path: ['reconnect', 'initialDelayMs'], message: 'must not be over reconnect.maxDelayMs' });
+    }
+  });
+
+/**
+ * Certificate errors another attempt will not fix: as far as this participant can tell, the
+ * orchestrator is not the one the URL names.
+ */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /** A connected participant. */
 export interface Participant {
@@ -53,12 +104,16 @@ export class SagaParticipantRefusedError extends SagaError {
  * by the saga). Every request carries a stable `requestId`; a duplicate is answered with the first
  * answer without running the handler again (within this process). Reconnects with backoff; the
  * orchestrator re-sends what was not answered. Resolves once connected the first time; rejects
- * with `SagaParticipantRefusedError` if the orchestrator refuses it.
+ * with `SagaParticipantRefusedError` if the orchestrator refuses it (401, wrong service or targets,
+ * protocol), or if its TLS certificate is not trusted on the first connection (later, a certificate
+ * error is logged and retried with backoff); rejects with a `TypeError` naming the option for a
+ * bad option.
  *
  * @example
  * ```ts
  * const inventory = await connectParticipant({
- *   url: 'ws://127.0.0.1:7400', service: 'inventory', token: process.env.INVENTORY_TOKEN!,
+ *   url: 'wss://orchestrator.internal:7400', service: 'inventory', token: process.env.INVENTORY_TOKEN!,
+ *   tls: { ca: readFileSync('orchestrator-ca.pem') },
  *   handlers: {
  *     'inventory.reserve': async ({ items }, { requestId }) => ({ id: await reserve(items, requestId) }),
  *     'inventory.release': async ({ id }) => release(id),
@@ -67,6 +122,11 @@ export class SagaParticipantRefusedError extends SagaError {
  * ```
  */
 export async function connectParticipant(options: ParticipantOptions): Promise<Participant> {
+  const parsed = Options.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new TypeError(`connectParticipant: option "${issue.path.join('.')}" ${issue.message}.`);
+  }
   const client = new ParticipantClient(options);
   await client.firstConnection;
   return client;
@@ -78,20 +138,25 @@ class ParticipantClient implements Participant {
   readonly #options: ParticipantOptions;
   readonly #runtime: ParticipantRuntime;
   readonly #log: SagaLogger;
+  readonly #clock: Clock;
+  readonly #random: () => number;
   #ws: WebSocket | undefined;
   #welcomed = false;
+  #everWelcomed = false;
   #closed = false;
   #attempt = 0;
   #reconnects = 0;
   #maxPayload = Infinity;
-  #watchdog: ReturnType<typeof setTimeout> | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #watchdog: TimerHandle | undefined;
+  #retryTimer: TimerHandle | undefined;
   #waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
 
   constructor(options: ParticipantOptions) {
     this.service = options.service;
     this.#options = options;
     this.#log = options.logger ?? defaultLogger;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
     this.#runtime = new ParticipantRuntime({
       service: options.service,
       handlers: options.handlers,
@@ -116,8 +181,8 @@ class ParticipantClient implements Participant {
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    clearTimeout(this.#watchdog);
+    this.#clock.clearTimeout(this.#retryTimer);
+    this.#clock.clearTimeout(this.#watchdog);
     const ws = this.#ws;
     this.#settle(new SagaParticipantRefusedError(this.service, 'the participant was closed before it connected'));
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
@@ -134,6 +199,7 @@ class ParticipantClient implements Participant {
   #open(): void {
     if (this.#closed) return;
     const ws = new WebSocket(this.#options.url, {
+      ...(this.#options.tls as ClientOptions | undefined),
       headers: { authorization: `Bearer ${this.#options.token}`, [SERVICE_HEADER]: this.service },
     });
     this.#ws = ws;
@@ -164,7 +230,7 @@ class ParticipantClient implements Participant {
     });
     ws.on('ping', () => this.#feedWatchdog());
     ws.on('message', (data, isBinary) => this.#message(data.toString(), isBinary));
-    ws.on('error', (err) => this.#log.debug?.('participant connection error', { service: this.service, error: err.message }));
+    ws.on('error', (err) => this.#error(err));
     ws.on('close', (code, reason) => this.#onClose(code, reason.toString()));
   }
 
@@ -179,6 +245,7 @@ class ParticipantClient implements Participant {
     switch (frame.type) {
       case 'welcome':
         this.#welcomed = true;
+        this.#everWelcomed = true;
         this.#attempt = 0;
         this.#maxPayload = frame.maxPayloadBytes;
         this.#heartbeatMs = frame.heartbeatMs;
@@ -198,13 +265,22 @@ class ParticipantClient implements Participant {
 
   /** Without a ping for 2.5 heartbeats the orchestrator is taken for dead and the socket closed. */
   #feedWatchdog(): void {
-    clearTimeout(this.#watchdog);
+    this.#clock.clearTimeout(this.#watchdog);
     if (!this.#heartbeatMs) return;
-    this.#watchdog = setTimeout(() => {
+    this.#watchdog = this.#clock.setTimeout(() => {
       this.#log.warn?.('no heartbeat from the orchestrator; reconnecting', { service: this.service });
       this.#ws?.terminate();
     }, this.#heartbeatMs * 2.5);
-    this.#watchdog.unref();
+  }
+
+  #error(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!code || !UNTRUSTED_CERTIFICATE.has(code)) return this.#log.debug?.('participant connection error', { service: this.service, error: err.message });
+    const message = `its TLS certificate is not trusted (${code}: ${err.message}); pass the CA that signed it as tls.ca`;
+    // Never connected: the configuration is wrong, and waiting will not fix it. Connected before:
+    // the orchestrator's certificate changed; keep trying (verification stays on) until it is fixed.
+    if (!this.#everWelcomed) return this.#refused(message);
+    this.#log.error?.(`The orchestrator refused participant "${this.service}": ${message}. Retrying.`, { service: this.service, code });
   }
 
   async #handle(frame: RequestFrame): Promise<void> {
@@ -239,7 +315,7 @@ class ParticipantClient implements Participant {
   }
 
   #onClose(code: number, reason: string): void {
-    clearTimeout(this.#watchdog);
+    this.#clock.clearTimeout(this.#watchdog);
     this.#welcomed = false;
     if (this.#closed) return;
     if (code === CloseCode.PolicyViolation || code === CloseCode.ProtocolError) return this.#refused(`closed with ${code}: ${reason}`);
@@ -247,14 +323,16 @@ class ParticipantClient implements Participant {
     if (reconnect === false) return this.#settle(new SagaParticipantRefusedError(this.service, `the connection closed (${code}) and reconnect is off`));
     const initial = reconnect?.initialDelayMs ?? 100;
     const max = reconnect?.maxDelayMs ?? 5_000;
-    const delay = Math.min(max, initial * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
+    const attempt = this.#attempt++;
+    const delayMs = Math.min(max, initial * 2 ** attempt) * (0.5 + this.#random() / 2);
     this.#reconnects++;
-    this.#retryTimer = setTimeout(() => this.#open(), delay);
+    this.#log.debug?.('the connection closed; reconnecting', { service: this.service, code, attempt, delayMs });
+    this.#retryTimer = this.#clock.setTimeout(() => this.#open(), delayMs);
   }
 
   #refused(message: string): void {
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
+    this.#clock.clearTimeout(this.#retryTimer);
     const err = new SagaParticipantRefusedError(this.service, message);
     this.#log.error?.(err.message, { service: this.service });
     this.#settle(err);
