@@ -36,21 +36,38 @@ export interface FileSagaRepositoryOptions {
    */
   dir: string;
   /**
+   * How often this process refreshes its `LOCK` (the file's mtime, set to the clock's time), in
+   * ms: the heartbeat that tells other processes, on other hosts or in other containers too, that
+   * the directory is still owned. @defaultValue 2000
+   */
+  lockRefreshMs?: number;
+  /**
+   * A `LOCK` not refreshed for longer than this (ms) is taken to be left by a process that is gone,
+   * and taken over; at least twice `lockRefreshMs`. A process that stalls longer than this loses
+   * the directory (its writes then fail with `SagaRepositoryLockLostError`), so leave room for GC
+   * pauses and slow disks; hosts sharing the directory must have clocks that agree to well within
+   * it. On the same machine and pid namespace, the `LOCK` of a process that is gone is taken over at
+   * once. @defaultValue 15000
+   */
+  lockStaleMs?: number;
+  /**
    * Keep `finished` and `errored` executions this long after their last update, then delete them.
    * Executions that are not done are never deleted. @defaultValue kept for ever
    */
   retentionMs?: number;
   /** How often expired executions are swept (only with `retentionMs`). @defaultValue 60000 */
   sweepIntervalMs?: number;
-  /** Told about broken files skipped at open and stale locks taken over. @defaultValue warnings and errors to stderr */
+  /** Told about broken files skipped at open, stale locks taken over and a lost lock. @defaultValue warnings and errors to stderr */
   logger?: SagaLogger;
-  /** Decides what is expired and drives the sweep timer. @defaultValue the system clock */
+  /** Decides what is expired, drives the sweep and lock refresh timers and is the time written into the `LOCK`. @defaultValue the system clock */
   clock?: Clock;
 }
 
 const EXECUTIONS_DIR = 'executions';
 /** Files read at once by `loadMany()`: enough to keep the disk busy, few enough not to run out of descriptors. */
 const LOAD_CONCURRENCY = 32;
+const DEFAULT_LOCK_REFRESH_MS = 2_000;
+const DEFAULT_LOCK_STALE_MS = 15_000;
 
 function checkOptions(options: FileSagaRepositoryOptions): void {
   if (typeof options.dir !== 'string' || options.dir === '') {
@@ -61,6 +78,16 @@ function checkOptions(options: FileSagaRepositoryOptions): void {
   }
   if (options.sweepIntervalMs !== undefined && !(Number.isFinite(options.sweepIntervalMs) && options.sweepIntervalMs >= 1)) {
     throw new RangeError(`FileSagaRepository: sweepIntervalMs must be a number of ms >= 1, got ${options.sweepIntervalMs}.`);
+  }
+  const refreshMs = options.lockRefreshMs ?? DEFAULT_LOCK_REFRESH_MS;
+  if (!(Number.isFinite(refreshMs) && refreshMs >= 10)) {
+    throw new RangeError(`FileSagaRepository: lockRefreshMs must be a number of ms >= 10, got ${options.lockRefreshMs}.`);
+  }
+  const staleMs = options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS;
+  if (!(Number.isFinite(staleMs) && staleMs >= 2 * refreshMs)) {
+    throw new RangeError(
+      `FileSagaRepository: lockStaleMs must be a number of ms at least twice lockRefreshMs (${refreshMs}), so that one late refresh does not lose the lock; got ${staleMs}.`,
+    );
   }
 }
 
@@ -73,7 +100,10 @@ function checkOptions(options: FileSagaRepositoryOptions): void {
  *
  * Compare-and-set is checked against an in-memory index, which is only sound while no one else
  * writes the directory, so `open()` takes the directory's `LOCK` (a second process gets
- * `SagaRepositoryLockedError`; the lock of a crashed process is taken over). The same index
+ * `SagaRepositoryLockedError`, on another host or in another container too). The owner refreshes
+ * the LOCK every `lockRefreshMs`; one not refreshed for `lockStaleMs` (a crashed owner) is taken
+ * over, and an owner whose LOCK was taken over fails its writes with `SagaRepositoryLockLostError`
+ * rather than overwrite the new owner's files (see {@link DirectoryLock}). The same index
  * serves `list()` without reading files; records themselves are read from disk by `load()`, so
  * executions paused on disk cost no memory beyond their summary.
  *
@@ -131,7 +161,12 @@ export class FileSagaRepository implements SagaRepository {
     const created = await mkdir(files, { recursive: true });
     // A directory made just now must be synced into its parent, or a power cut can lose it whole.
     if (created !== undefined) for (let d = files; d !== dirname(created); d = dirname(d)) await syncDirectory(dirname(d));
-    const lock = await DirectoryLock.acquire(dir, logger);
+    const lock = await DirectoryLock.acquire(dir, {
+      logger,
+      clock: options.clock ?? systemClock,
+      refreshMs: options.lockRefreshMs ?? DEFAULT_LOCK_REFRESH_MS,
+      staleMs: options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
+    });
     try {
       const leftovers = [...(await removeTempFiles(dir)), ...(await removeTempFiles(files))];
       if (leftovers.length) logger.info?.('removed temp files left by an interrupted write', { dir, files: leftovers });
@@ -157,6 +192,7 @@ export class FileSagaRepository implements SagaRepository {
       }
       const actual = this.#index.get(uuid)?.version ?? null;
       if (actual !== expectedVersion) throw new SagaVersionConflictError(uuid, expectedVersion ?? 0, actual);
+      await this.#lock.assertHeld();
       await replaceFile(path, json);
       // From the rename on, readers get the new version: the index must say so even if the sync fails.
       this.#index.set(uuid, summary);
@@ -196,6 +232,7 @@ export class FileSagaRepository implements SagaRepository {
   async delete(uuid: string): Promise<boolean> {
     const path = this.#pathOf(uuid);
     return this.#run(uuid, async () => {
+      await this.#lock.assertHeld();
       const existed = await removeFile(path);
       this.#index.delete(uuid);
       this.#broken.delete(uuid);
@@ -224,6 +261,7 @@ export class FileSagaRepository implements SagaRepository {
       // Checked again in the execution's queue: a store may have come in since the scan.
       const removed = await this.#queue.run(s.uuid, async () => {
         if (!expired(this.#index.get(s.uuid))) return false;
+        await this.#lock.assertHeld();
         const existed = await removeFile(this.#pathOf(s.uuid));
         this.#index.delete(s.uuid);
         return existed;
@@ -268,7 +306,8 @@ export class FileSagaRepository implements SagaRepository {
 
   /** Chains one timer after each sweep (never an interval), so that a slow sweep never overlaps the next. */
   #armSweep(): void {
-    if (this.#retentionMs === undefined || this.#closed) return;
+    // A repository that lost its lock writes nothing more, deletions included.
+    if (this.#retentionMs === undefined || this.#closed || this.#lock.lost) return;
     const handle = this.#clock.setTimeout(() => {
       this.#sweepTimer = undefined;
       const sweeping = this.sweep();

@@ -74,12 +74,15 @@ it('survives kill -9 at random moments: every file parses and holds a version th
         expect(() => JSON.parse(raw), `${name} (${at(round)})`).not.toThrow();
       }
 
+      // The killed writer's LOCK is still there, fresh: on this machine and pid namespace its dead pid
+      // frees it at once (elsewhere, only lockStaleMs without a refresh would).
+      expect(JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8')), at(round)).toMatchObject({ pid, token: expect.any(String) });
       const logger = collectingLogger();
       const repo = await FileSagaRepository.open({ dir, logger });
       try {
         expect(logger.lines.filter((l) => l.level === 'warn' && l.message.includes('cannot be read')), at(round)).toEqual([]);
         expect(logger.lines, `the stale lock of the killed writer is taken over (${at(round)})`).toContainEqual(
-          expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ pid }) }),
+          expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ pid, reason: expect.stringContaining('gone') }) }),
         );
         expect((await readdir(join(dir, 'executions'))).filter((n) => n.endsWith('.tmp')), at(round)).toEqual([]);
         const { items } = await repo.list({ limit: 1_000 });
