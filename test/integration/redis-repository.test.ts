@@ -104,6 +104,35 @@ describe('RedisSagaRepository', () => {
     expect((await repo.list({ limit: 10 })).items.map((s) => s.uuid)).toEqual(['active']);
   });
 
+  it('sweeps on its own every sweepIntervalMs, deleting only finished and errored executions whose retention ran out on the injected clock', async () => {
+    const clock = new ManualClock(10_000);
+    const logger = collectingLogger();
+    // The timer runs every 10 ms; what is expired is decided by the clock alone, which only the test moves.
+    const repo = redisRepository({ retentionMs: 1_000, sweepIntervalMs: 10, clock, shards: 2, logger });
+    const gone = async (...uuids: string[]) => (await repo.loadMany(uuids)).every((r) => r === null);
+    await repo.store({ ...record('old-finished', 1, SagaStatus.Finished), updatedAt: 8_000 }, null);
+    await repo.store({ ...record('old-errored', 1, SagaStatus.Errored), updatedAt: 8_999 }, null);
+    await repo.store({ ...record('young-finished', 1, SagaStatus.Finished), updatedAt: 9_500 }, null);
+    await repo.store({ ...record('old-paused', 1, SagaStatus.Paused), updatedAt: 1 }, null);
+    await repo.store({ ...record('old-running', 1, SagaStatus.Running), updatedAt: 1 }, null);
+    await until(() => gone('old-finished', 'old-errored'), 'a timed sweep deleted the expired executions');
+    // A later sweep has run once a canary stored after the first is gone too: it left the others.
+    await repo.store({ ...record('canary-1', 1, SagaStatus.Finished), updatedAt: 1 }, null);
+    await until(() => gone('canary-1'), 'a later timed sweep ran');
+    const left = async () => (await repo.list({ limit: 10 })).items.map((s) => s.uuid).sort();
+    expect(await left()).toEqual(['old-paused', 'old-running', 'young-finished']);
+
+    // The clock moves past the young one's retention (9,500 + 1,000): the next sweeps take it, and only it.
+    clock.advance(1_001);
+    await until(() => gone('young-finished'), 'a timed sweep deleted the execution whose retention ran out');
+    await repo.store({ ...record('canary-2', 1, SagaStatus.Errored), updatedAt: 1 }, null);
+    await until(() => gone('canary-2'), 'a later timed sweep ran');
+    expect(await left()).toEqual(['old-paused', 'old-running']);
+    // Index entries went with the records.
+    expect((await repo.list({ status: [SagaStatus.Finished, SagaStatus.Errored], limit: 10 })).items).toEqual([]);
+    expect(logger.lines.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+  });
+
   it('refuses a broken stored record with SAGA_SNAPSHOT_INVALID', async () => {
     const repo = redisRepository({ shards: 1 });
     await repo.store(record('bad', 1), null);

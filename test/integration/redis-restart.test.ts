@@ -1,10 +1,23 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisSagaRepository, Saga, SagaManager, SagaRequest, SagaStatus, type OutgoingRequest } from '../../src/index.js';
+import {
+  RedisSagaRepository,
+  Saga,
+  SagaManager,
+  SagaRequest,
+  SagaStatus,
+  type OutgoingRequest,
+  type SagaListFilter,
+  type SagaListPage,
+  type SagaRecord,
+  type SagaRepository,
+} from '../../src/index.js';
 import { CountingRepository } from '../support/counting-repository.js';
-import { collectingLogger, ManualBroker, until } from '../support/harness.js';
+import { collectingLogger, ManualBroker, settle, until } from '../support/harness.js';
 import { freePort, RedisServerProcess } from '../support/redis-server.js';
 
 const SAGA = new Saga('restart-order')
@@ -21,7 +34,42 @@ const STEPS = 3;
 /** One paused version per remote step, then finished (nothing is stored before the first wait). */
 const VERSIONS = STEPS + 1;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Server time the spinning script holds Redis for: the test's SIGTERM must land within it. */
+const SPIN_MS = 2_000;
+/** Spins for ARGV[1] microseconds of server time. */
+const SPIN = `local t0 = redis.call('TIME')
+local s0 = t0[1] * 1000000 + t0[2]
+while true do
+  local t = redis.call('TIME')
+  if t[1] * 1000000 + t[2] - s0 >= tonumber(ARGV[1]) then return 1 end
+end`;
+
+/** A process's state letter (R running, S sleeping, T stopped) and CPU time so far, in clock ticks, from /proc. */
+function processStat(pid: number): { state: string; ticks: number } {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '?', ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** A bare connection to Redis that writes one command and resolves once the kernel has it (ioredis would queue or re-send it). */
+async function rawConnection(port: number): Promise<{ send: (...args: string[]) => Promise<void>; close: () => void }> {
+  const socket: Socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  return {
+    send: (...args) =>
+      new Promise<void>((resolve, reject) =>
+        socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`, (err) => (err ? reject(err) : resolve())),
+      ),
+    close: () => socket.destroy(),
+  };
+}
+
+/** Resolves with `promise`, or with nothing after `ms`: for cleanup that must not hang a failed test. */
+const bounded = (promise: Promise<unknown>, ms: number) => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([promise, new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+};
 
 let dir: string | undefined;
 let server: RedisServerProcess | undefined;
@@ -37,6 +85,31 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** Delegates to another repository and notes, in order, the execution of every store begun (finished or not). */
+class StoreAttempts implements SagaRepository {
+  readonly begun: string[] = [];
+  constructor(readonly inner: SagaRepository) {}
+  store(record: SagaRecord, expectedVersion: number | null): Promise<void> {
+    this.begun.push(record.uuid);
+    return this.inner.store(record, expectedVersion);
+  }
+  load(uuid: string): Promise<SagaRecord | null> {
+    return this.inner.load(uuid);
+  }
+  loadMany(uuids: readonly string[]): Promise<Array<SagaRecord | null>> {
+    return this.inner.loadMany(uuids);
+  }
+  delete(uuid: string): Promise<boolean> {
+    return this.inner.delete(uuid);
+  }
+  list(filter?: SagaListFilter): Promise<SagaListPage> {
+    return this.inner.list(filter);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 /**
  * Participants that answer every request after a short random delay. Requests of the executions
  * in `holdFor` are kept back while `holding`, and answered by `release()`: so that the test can
@@ -48,6 +121,8 @@ class DelayedParticipants {
   timers = 0;
   answered = 0;
   answeredWhileDown = 0;
+  /** The responses delivered while `down`: their execution, and how many stores had begun by then. */
+  readonly deliveredWhileDown: Array<{ uuid: string; storesBegun: number }> = [];
   holding = false;
   down = false;
   readonly #poll: ReturnType<typeof setInterval>;
@@ -55,6 +130,7 @@ class DelayedParticipants {
   constructor(
     readonly broker: ManualBroker,
     readonly holdFor: ReadonlySet<string>,
+    readonly attempts: StoreAttempts,
   ) {
     this.#poll = setInterval(() => this.#pump(), 2);
   }
@@ -82,7 +158,10 @@ class DelayedParticipants {
 
   #answer(request: OutgoingRequest): void {
     this.answered++;
-    if (this.down) this.answeredWhileDown++;
+    if (this.down) {
+      this.answeredWhileDown++;
+      this.deliveredWhileDown.push({ uuid: request.uuid, storesBegun: this.attempts.begun.length });
+    }
     this.broker.answer(request);
   }
 }
@@ -94,10 +173,11 @@ describe('SagaManager across a Redis restart', () => {
     const connectionErrors: string[] = [];
     inner.redis.on('error', (err: Error) => connectionErrors.push(err.message));
     const repository = new CountingRepository(inner);
+    const attempts = new StoreAttempts(repository);
     const broker = new ManualBroker();
     const log = collectingLogger();
     // No periodic recovery: a saga that stalls must show up as a failure, not be picked up later.
-    const manager = new SagaManager({ repository, broker, sagas: [SAGA], logger: log, recoverIntervalMs: 0, pollIntervalMs: 50 });
+    const manager = new SagaManager({ repository: attempts, broker, sagas: [SAGA], logger: log, recoverIntervalMs: 0, pollIntervalMs: 50 });
     let participants: DelayedParticipants | undefined;
     /** What is known of an execution that did not end as expected, for the failure message. */
     const diagnose = async (uuid: string, outcome: string) => {
@@ -123,7 +203,7 @@ describe('SagaManager across a Redis restart', () => {
       // responses are held back and delivered while Redis is down, F runs on throughout.
       const gated = new Set(uuids.filter((_, i) => i % 3 === 0));
       const heldBack = new Set(uuids.filter((_, i) => i % 3 === 1));
-      participants = new DelayedParticipants(broker, heldBack);
+      participants = new DelayedParticipants(broker, heldBack, attempts);
       const p = participants;
       // Mid-run: a third of the responses are in.
       await until(() => p.answered >= EXECUTIONS, 'a third of the responses were delivered', 10_000);
@@ -131,34 +211,52 @@ describe('SagaManager across a Redis restart', () => {
       repository.gate(gated);
       await until(() => p.held.length >= 3 && repository.gated >= 3, 'some responses and some stores were held back', 10_000);
 
-      // Stop Redis with stores in flight, deterministically: keep it busy (a spinning script) so that
-      // G's stores queue up in the socket, then queue a second spin behind them and send SIGTERM during
-      // it. Redis runs G's stores and the second spin in one event-loop turn and shuts down at its
-      // end: the stores are applied (and in the AOF) but never answered, as when Redis stops under load.
-      const [first, second] = [await redis.blocker(), await redis.blocker()];
-      const pidBefore = redis.pid;
+      // Stop Redis with stores in flight, deterministically and with no wall-clock sequencing: freeze
+      // the server (SIGSTOP), let G's stores out and queue a spinning script behind them on a
+      // connection of its own, so that all of it waits in the server's sockets; thaw it, and once it
+      // is seen burning CPU in the spin (it read the stores and the script in one event-loop turn),
+      // send SIGTERM. Redis ends the spin, shuts down at the end of that turn and never answers the
+      // stores it applied (they are in the AOF), as when Redis stops under load.
+      const pidBefore = redis.pid!;
+      const spinner = await rawConnection(redis.port);
+      let frozen = false;
       try {
-        void first.busy(250);
-        await sleep(50);
-        void second.busy(500);
+        process.kill(pidBefore, 'SIGSTOP');
+        frozen = true;
+        await until(() => processStat(pidBefore).state === 'T', 'redis-server is stopped');
         const storesLetThrough = repository.gated;
         repository.open();
-        await sleep(350);
+        await until(() => repository.gated === 0, 'the held-back stores went to the Redis client');
+        await settle(); // the group commit goes out on a microtask, and ioredis writes it to its socket
+        await spinner.send('EVAL', SPIN, '0', String(SPIN_MS * 1_000));
+        const ticks = processStat(pidBefore).ticks;
+        process.kill(pidBefore, 'SIGCONT');
+        frozen = false;
+        await until(() => processStat(pidBefore).ticks - ticks >= 3, 'redis-server runs the spinning script', 10_000);
         const inFlightAtStop = repository.inFlight;
         await redis.stop('SIGTERM');
         console.info(`[redis-restart] stopped with ${inFlightAtStop} stores in flight (${storesLetThrough} let through just before)`);
-        expect(inFlightAtStop).toBeGreaterThan(0);
+        expect(inFlightAtStop).toBeGreaterThanOrEqual(storesLetThrough);
+        expect(storesLetThrough).toBeGreaterThanOrEqual(3);
       } finally {
-        first.close();
-        second.close();
+        if (frozen) process.kill(pidBefore, 'SIGCONT');
+        spinner.close();
       }
       p.down = true;
+      const storedBeforeRestart = repository.stored.length;
       // Redis is down: the held responses and F's responses keep arriving.
       p.holding = false;
       p.release();
       await until(() => p.timers === 0, 'the responses due while Redis is down were delivered', 5_000);
-      await sleep(300);
       expect(p.answeredWhileDown).toBeGreaterThanOrEqual(3);
+      // The manager takes each of them while Redis is down: each begins a store that waits for Redis.
+      await until(
+        () => p.deliveredWhileDown.every(({ uuid, storesBegun }) => attempts.begun.indexOf(uuid, storesBegun) !== -1),
+        'the manager took every response delivered while Redis was down',
+        5_000,
+      );
+      expect(repository.stored.length, 'no store succeeds while Redis is down').toBe(storedBeforeRestart);
+
       const answeredBeforeRestart = p.answered;
 
       await redis.start();
@@ -206,8 +304,8 @@ describe('SagaManager across a Redis restart', () => {
     } finally {
       participants?.stop();
       // Bounded: after a failure while Redis is down, queued stores would wait for it for ever.
-      await Promise.race([manager.close(), sleep(3_000)]);
-      await Promise.race([inner.close(), sleep(1_000)]);
+      await bounded(manager.close(), 3_000);
+      await bounded(inner.close(), 1_000);
       inner.redis.disconnect();
     }
   });
