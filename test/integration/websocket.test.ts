@@ -154,6 +154,17 @@ class RawClient {
   get open(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
   }
+
+  /**
+   * Pings the broker and waits for its pong: the broker has then read everything this client
+   * sent before (its pongs to the broker's pings included), since both ends keep the order.
+   */
+  async roundTrip(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.ws.once('pong', () => resolve());
+      this.ws.ping();
+    });
+  }
 }
 
 /** Tries an upgrade with these headers; resolves with the HTTP status it was refused with. */
@@ -450,6 +461,62 @@ describe('holding requests until a participant connects', () => {
   });
 });
 
+describe('the held queue', () => {
+  function held(requestId: string, deadline: number | null = null): OutgoingRequest {
+    return { requestId, uuid: requestId, sagaName: 'manual', step: 'reserve', phase: 'execute', attempt: 1, target: 'inventory.reserve', content: { requestId }, deadline };
+  }
+
+  it('drops the oldest past maxHeldRequests, and delivers the rest in order once a participant connects', async () => {
+    const { broker, log } = await startBroker({ maxHeldRequests: 3 });
+    const responses: SagaResponseData[] = [];
+    broker.attach((response) => responses.push(response));
+    for (const id of ['h1', 'h2', 'h3', 'h4', 'h5']) broker.send(held(id));
+    broker.send(held('h5')); // a re-send of a held request is not held twice
+    expect(broker.stats).toMatchObject({ held: 3, droppedHeld: 2, sent: 0 });
+    const warned = log.lines.filter((l) => l.message.startsWith('dropped a held request'));
+    expect(warned[0]!.fields).toMatchObject({ requestId: 'h1', target: 'inventory.reserve' });
+
+    const got: string[] = [];
+    await participant(broker.url, 'inventory', {
+      'inventory.reserve': (_content, info) => {
+        got.push(info.requestId);
+        return { ok: true };
+      },
+    });
+    await until(() => responses.length === 3, 'the three held requests answered');
+    expect(got).toEqual(['h3', 'h4', 'h5']);
+    expect(broker.stats).toMatchObject({ held: 0, droppedHeld: 2, sent: 3, responses: 3, expiredHeld: 0 });
+  });
+
+  it('expires held requests at their deadline: at a heartbeat, or when a participant connects after it', async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    const { broker } = await startBroker({ clock, heartbeatMs: 60_000 });
+    broker.send(held('soon', start + 1_000));
+    broker.send(held('later', start + 100_000));
+    broker.send(held('never'));
+    expect(broker.stats).toMatchObject({ held: 3, expiredHeld: 0 });
+
+    clock.advance(59_999);
+    expect(broker.stats.held).toBe(3); // nothing looks before a beat or a connection
+    clock.advance(1); // the beat at 60 s: `soon` is past its deadline
+    expect(broker.stats).toMatchObject({ held: 2, expiredHeld: 1 });
+
+    clock.advance(40_000); // `later` is due now, and no beat comes until 120 s
+    expect(broker.stats).toMatchObject({ held: 2, expiredHeld: 1 });
+    const got: string[] = [];
+    await participant(broker.url, 'inventory', {
+      'inventory.reserve': (_content, info) => {
+        got.push(info.requestId);
+        return {};
+      },
+    });
+    await until(() => got.length === 1, 'the one request still in time');
+    expect(got).toEqual(['never']);
+    expect(broker.stats).toMatchObject({ held: 0, expiredHeld: 2, sent: 1 });
+  });
+});
+
 describe('reconnecting and re-sending', () => {
   it('re-sends a request whose connection dropped before the answer arrived; the participant replays its first answer', async () => {
     const { broker } = await startBroker();
@@ -459,6 +526,7 @@ describe('reconnecting and re-sending', () => {
     const seen: string[] = [];
     let handlerReturned = false;
     let inventory: Participant | undefined;
+    const log = collectingLogger();
     inventory = await participant(
       proxy.url,
       'inventory',
@@ -474,7 +542,8 @@ describe('reconnecting and re-sending', () => {
           return { id: `r-${(content as { orderId: string }).orderId}` };
         },
       },
-      { reconnect: { initialDelayMs: 20, maxDelayMs: 1_000 } },
+      // No jitter (random() = 1 gives the full delay): the backoff is 20, 40, 80, 160 ms…
+      { reconnect: { initialDelayMs: 20, maxDelayMs: 1_000 }, random: () => 1, logger: log },
     );
     await participant(broker.url, 'payment', goodHandlers(seen).payment);
 
@@ -484,10 +553,13 @@ describe('reconnecting and re-sending', () => {
     expect(broker.stats).toMatchObject({ held: 1, inflight: 0, responses: 0 });
 
     // Reconnection attempts are refused for a while: the participant backs off, it does not spin.
-    await until(() => proxy.attempts.length >= 4, 'four reconnection attempts while the proxy refuses', 5_000);
-    const gaps = proxy.attempts.slice(1).map((t, i) => t - proxy.attempts[i]!);
-    expect(gaps[2]!).toBeGreaterThanOrEqual(70); // 4th delay: 160 ms × jitter in [0.5, 1]
-    expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+    await until(() => proxy.attempts.length >= 4, 'four reconnection attempts while the proxy refuses', 10_000);
+    const delays = log.lines.filter((l) => l.message.includes('reconnecting')).map((l) => l.fields!.delayMs as number);
+    expect(delays.slice(0, 4)).toEqual([20, 40, 80, 160]);
+    // Each refused attempt came no sooner than the delay asked for after the one before (a loaded
+    // machine only makes the gaps longer); 1 ms for timer rounding.
+    const gaps = proxy.attempts.slice(1, 4).map((t, i) => t - proxy.attempts[i]!);
+    gaps.forEach((gap, i) => expect(gap, `gap ${i + 1}`).toBeGreaterThanOrEqual(delays[i + 1]! - 1));
     proxy.allow();
 
     const execution = await running;
@@ -772,14 +844,16 @@ describe('bad input: error frames, and the orchestrator carries on', () => {
   });
 
   it('closes with 1008 a connection that does not say hello in time', async () => {
-    const { broker, carriesOn } = await orchestra({ helloTimeoutMs: 150 });
+    const clock = new ManualClock();
+    const { broker, carriesOn } = await orchestra({ helloTimeoutMs: 150, clock });
     const raw = await RawClient.open(broker.url, 'shipping');
-    const start = Date.now();
+    clock.advance(149);
+    await raw.roundTrip();
+    expect(raw.open).toBe(true);
+    expect(raw.frames).toEqual([]);
+    clock.advance(1);
     expect(await raw.next()).toMatchObject({ type: 'error', code: 'SAGA_HELLO_TIMEOUT' });
-    const closed = await raw.closed;
-    expect(closed.code).toBe(1008);
-    expect(closed.at - start).toBeGreaterThanOrEqual(100);
-    expect(closed.at - start).toBeLessThan(2_000);
+    expect((await raw.closed).code).toBe(1008);
     await carriesOn();
   });
 
@@ -794,9 +868,12 @@ describe('bad input: error frames, and the orchestrator carries on', () => {
   });
 
   it('closes with 1013 a connection that stops reading, and re-sends what it had to a reader', async () => {
-    const { broker, log, manager, carriesOn } = await orchestra({ heartbeatMs: 1_000, maxBufferedBytes: 1_024 });
-    // Bigger than what the kernel buffers on loopback, so that most of it stays queued in the
-    // broker's process. (Kept well under the heartbeat's worth of event-loop time to build and store.)
+    // Beats on a fake clock (of a minute, so that the participants' watchdogs never fire): the
+    // test moves it once the big request is queued, however long building it took.
+    const clock = new ManualClock();
+    const { broker, log, manager, carriesOn } = await orchestra({ heartbeatMs: 60_000, maxBufferedBytes: 1_024, clock });
+    // One frame bigger than what the kernel buffers on loopback for a peer that does not read: a
+    // write counts as queued until all of it is written, so it stays over the limit.
     const BIG = 8 * 1024 * 1024;
     const big = new Saga<Order>('ws-big')
       .remoteStep('store')
@@ -807,12 +884,14 @@ describe('bad input: error frames, and the orchestrator carries on', () => {
       .commit();
     const raw = await RawClient.open(broker.url, 'warehouse');
     await raw.hello();
-    // Right after answering a ping (so the heartbeat has nothing against it), stop reading.
-    await new Promise<void>((resolve) => raw.ws.once('ping', () => resolve()));
     const socket = (raw.ws as unknown as { _socket: net.Socket })._socket;
     socket.pause();
     const running = track(manager.run(big, { context: { orderId: 'big' } }));
-    await until(() => log.lines.some((l) => l.message.includes('does not read')), 'the broker gives up on the non-reader', 3_000);
+    await until(() => broker.stats.sent === 1 && broker.stats.bufferedBytes > 1_024, 'the big request is queued in the broker', 20_000);
+    // Not routed to it any more while it is over the limit; at the next beat it is closed.
+    expect(log.lines.some((l) => l.message.includes('does not read'))).toBe(false);
+    clock.advance(60_000);
+    expect(log.lines.some((l) => l.message.includes('does not read'))).toBe(true);
     // Read again: the close frame the broker queued after the data says why.
     socket.resume();
     expect((await raw.closed).code).toBe(CloseCode.TryAgainLater);
@@ -930,25 +1009,67 @@ describe('responses from the wrong service', () => {
 });
 
 describe('heartbeats', () => {
-  it('closes a peer that does not answer pings within about three heartbeat intervals, and keeps live ones', async () => {
-    const HEARTBEAT = 50;
-    const { broker, carriesOn } = await orchestra({ heartbeatMs: HEARTBEAT });
+  // Beats run on the broker's clock: the test moves it one heartbeat at a time, and between beats
+  // waits until every live peer's pong has reached the broker (a round trip after its ping).
+  // Heartbeats of a minute on the wall: the participants' own watchdogs (2.5 beats) never fire.
+  const HEARTBEAT = 60_000;
+
+  it('closes a peer at the first beat after one it did not answer, and keeps live ones', async () => {
+    const clock = new ManualClock();
+    const { broker } = await startBroker({ heartbeatMs: HEARTBEAT, clock });
     const dead = await RawClient.open(broker.url, 'shipping', { autoPong: false });
     const live = await RawClient.open(broker.url, 'warehouse');
     await dead.hello();
     await live.hello();
-    const since = Date.now();
-    expect(broker.connectedServices().sort()).toEqual(['inventory', 'payment', 'shipping', 'warehouse']);
+    expect(broker.connectedServices().sort()).toEqual(['shipping', 'warehouse']);
+    const pinged = { dead: 0, live: 0 };
+    dead.ws.on('ping', () => pinged.dead++);
+    live.ws.on('ping', () => pinged.live++);
 
+    // Beat 1: both are pinged; neither has missed anything yet.
+    clock.advance(HEARTBEAT);
+    await until(() => pinged.dead === 1 && pinged.live === 1, 'both pinged');
+    await live.roundTrip();
+    await dead.roundTrip();
+    expect(dead.open).toBe(true);
+
+    // Beat 2: the dead peer did not answer beat 1: cut, without a closing handshake.
+    clock.advance(HEARTBEAT);
     const closed = await dead.closed;
-    expect(closed.at - since).toBeLessThanOrEqual(3 * HEARTBEAT + 50);
-    expect(closed.code).toBe(1006); // terminated: a dead peer gets no closing handshake
+    expect(closed.code).toBe(1006);
     await until(() => !broker.connectedServices().includes('shipping'), 'the broker dropped the dead peer');
 
-    await sleep(4 * HEARTBEAT);
+    // Live through more beats.
+    for (let beat = 3; beat <= 5; beat++) {
+      await until(() => pinged.live === beat - 1, `ping ${beat - 1} reached the live peer`);
+      await live.roundTrip();
+      clock.advance(HEARTBEAT);
+    }
+    await until(() => pinged.live === 5, 'the last ping');
     expect(live.open).toBe(true);
-    expect(broker.connectedServices().sort()).toEqual(['inventory', 'payment', 'warehouse']);
-    await carriesOn();
+    expect(broker.connectedServices()).toEqual(['warehouse']);
+    expect(pinged.dead).toBe(1);
+
+    // The broker carries on.
+    const manager = startManager({ broker });
+    await participant(broker.url, 'inventory', goodHandlers([]).inventory);
+    const execution = await manager.run(RESERVE, { context: { orderId: 'after-beats' } });
+    expect(execution.context.get('reservationId')).toBe('r-after-beats');
+  });
+
+  it('judges no one at a beat that comes in the same turn as the one before (pongs cannot have been read)', async () => {
+    const clock = new ManualClock();
+    const { broker } = await startBroker({ heartbeatMs: HEARTBEAT, clock });
+    const quiet = await RawClient.open(broker.url, 'shipping', { autoPong: false });
+    await quiet.hello();
+    // Two beats at once: the second is not a judgement on the first's ping.
+    clock.advance(2 * HEARTBEAT);
+    await quiet.roundTrip();
+    expect(quiet.open).toBe(true);
+    expect(broker.connectedServices()).toEqual(['shipping']);
+    // A beat a turn later is.
+    clock.advance(HEARTBEAT);
+    expect((await quiet.closed).code).toBe(1006);
   });
 });
 
