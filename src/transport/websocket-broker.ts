@@ -360,17 +360,16 @@ export class WebSocketBroker implements SagaBroker {
   }
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const elsewhere = this.#opts.path !== undefined && (req.url ?? '/').split('?')[0] !== this.#opts.path;
+    // Another upgrade listener of the same server may take it: then it is not the broker's to touch.
+    if (elsewhere && this.#server.listenerCount('upgrade') > 1) return;
     // Node drops its own socket error handler before 'upgrade' and ws adds one only inside
     // handleUpgrade: until then a reset (say, during an async auth check) would be uncaught.
     const onSocketError = (err: Error) => this.#log.debug?.('participant socket error during upgrade', { error: err.message });
     socket.on('error', onSocketError);
     this.#upgrading.add(socket);
     socket.once('close', () => this.#upgrading.delete(socket));
-    if (this.#opts.path !== undefined && (req.url ?? '/').split('?')[0] !== this.#opts.path) {
-      // Another upgrade listener of the same server may take it; alone, the broker answers.
-      if (this.#server.listenerCount('upgrade') === 1) this.#refuse(req, socket, 404, `participants connect at ${this.#opts.path}`);
-      return;
-    }
+    if (elsewhere) return this.#refuse(req, socket, 404, `participants connect at ${this.#opts.path}`);
     void this.#upgrade(req, socket, head, onSocketError);
   };
 

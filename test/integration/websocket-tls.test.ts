@@ -291,14 +291,21 @@ describe('attached to an existing server', () => {
     expect(broker.url).toBe(`wss://127.0.0.1:${port}/sagachart`);
 
     await runOrders(broker, broker.url, { ca: trusted.cert });
-    const echoed = await new Promise<string>((resolve, reject) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${port}/echo`, { ca: trusted.cert });
-      closers.push(() => ws.terminate());
-      ws.on('error', reject);
-      ws.on('open', () => ws.send('hi'));
-      ws.on('message', (data) => resolve(data.toString()));
-    });
-    expect(echoed).toBe('echo hi');
+    const echo1 = new WebSocket(`wss://127.0.0.1:${port}/echo`, { ca: trusted.cert });
+    closers.push(() => echo1.terminate());
+    const answers: string[] = [];
+    echo1.on('message', (data) => answers.push(data.toString()));
+    await new Promise((resolve, reject) => echo1.on('open', resolve).on('error', reject));
+    echo1.send('hi');
+    await until(() => answers.length === 1, 'the echo');
+    expect(answers).toEqual(['echo hi']);
+
+    // Closing the broker leaves the other endpoint and its connections alone.
+    await broker.close();
+    echo1.send('still there?');
+    await until(() => answers.length === 2, 'the second echo');
+    expect(answers[1]).toBe('echo still there?');
+    expect(echo1.readyState).toBe(WebSocket.OPEN);
   });
 });
 
