@@ -13,6 +13,12 @@ import { ParticipantRuntime, type ParticipantHandlers } from './participant-runt
  * `tls.connect`): `ca` to trust a private CA or a self-signed orchestrator certificate, `cert` and
  * `key` (or `pfx`) for a client certificate, `servername` when the URL's host is not the name in
  * the certificate.
+ *
+ * @example
+ * ```ts
+ * const tls: ParticipantTlsOptions = { ca: readFileSync('orchestrator-ca.pem'), servername: 'orchestrator.internal' };
+ * await connectParticipant({ url: 'wss://10.0.0.7:7400', tls, service, token, handlers });
+ * ```
  */
 export type ParticipantTlsOptions = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'servername' | 'rejectUnauthorized' | 'minVersion' | 'ciphers'>;
 

@@ -83,6 +83,14 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 /**
  * The codes of error frames: one home, so that the broker, the participant and the README agree.
  * Each error frame carries one; those marked "closes" are followed by a close with the code named.
+ *
+ * @example
+ * ```ts
+ * ws.on('message', (data) => {
+ *   const frame = JSON.parse(String(data));
+ *   if (frame.type === 'error' && frame.code === FrameError.TooManyInvalidFrames) fixTheSender();
+ * });
+ * ```
  */
 export const FrameError = {
   /** The frame is not JSON. */
