@@ -1,14 +1,17 @@
-import { assign, createActor, setup, type Actor, type ActorOptions, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
+import { assign, createActor, sendTo, setup, type Actor, type ActorOptions, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
 import { systemClock, type Clock } from '../src/clock.js';
 import type { Saga } from '../src/definition/saga.js';
 import { SagaNotCommittedError } from '../src/errors/saga-not-committed-error.js';
 import { chartActions, type ActionArgs } from './actions.js';
 import { compensationFailed } from './compensation.js';
 import { createHandlerActor, handlerRunner, type HandlerRunner } from './handler-actor.js';
+import { isTransactionStep, transactionChildId } from './effects.js';
 import { createRemoteStepMachine } from './remote-step-machine.js';
+import { createTransactionMachine } from './transaction-machine.js';
 import { StateTable } from './table/state-table.js';
-import { AWAITING_COMMIT_ID, compileList, ERRORED_ID, FINISHED_ID, type CompiledStep } from './step-states.js';
-import type { SagaMachineContext, SagaMachineEvent, SagaMachineInput } from './types.js';
+import { AWAITING_COMMIT_ID, COMMIT_ID, compileList, ERRORED_ID, FINISHED_ID, REJECT_ID, type CompiledStep } from './step-states.js';
+import type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, TransactionInput, TransactionOutput } from './types.js';
+import type { TransactionPhase } from '../src/messages/request-id.js';
 
 function machineSetup(runHandler: HandlerRunner, clock: Clock) {
   return setup({
@@ -20,6 +23,7 @@ function machineSetup(runHandler: HandlerRunner, clock: Clock) {
     actors: {
       handler: createHandlerActor(runHandler),
       remoteStep: createRemoteStepMachine(clock),
+      transaction: createTransactionMachine(clock),
     },
   });
 }
@@ -52,6 +56,74 @@ function indexSteps(steps: readonly CompiledStep[], into: Map<string, CompiledSt
   return into;
 }
 
+/**
+ * The states of the two-phase commit (minos `TransactionCommitter`): `$commit` asks every service
+ * that took part to reserve, then tells them all to commit; `$reject`, where every rollback ends,
+ * tells them all to reject. Each phase is a `transaction` child (see `transaction-machine.ts`).
+ */
+function transactionStates(saga: Saga<object>, a: ReturnType<typeof chartActions>, clock: Clock, lastCompensation: string) {
+  const { twoPhaseCommit, commitTimeoutMs, commitRetryBackoffMs } = saga.options;
+  const noTransactions = ({ context }: ActionArgs) => !twoPhaseCommit || context.services.length === 0;
+  const phase = (name: TransactionPhase, onDone: unknown) => ({
+    invoke: {
+      id: transactionChildId(name),
+      src: 'transaction',
+      input: ({ context }: ActionArgs): TransactionInput => ({
+        uuid: context.uuid,
+        sagaName: context.sagaName,
+        phase: name,
+        services: [...context.services],
+        timeoutMs: commitTimeoutMs,
+        backoffMs: commitRetryBackoffMs,
+      }),
+      onDone,
+    },
+    on: Object.fromEntries(
+      (['saga.response', 'saga.deadline', 'saga.retry-step'] as const).map((type) => [
+        type,
+        {
+          guard: ({ event }: ActionArgs) => (type === 'saga.retry-step' || event.phase === name) && isTransactionStep(event.step),
+          actions: [...(type === 'saga.retry-step' ? [a.remember('retry-step')] : []), sendTo(transactionChildId(name), ({ event }: ActionArgs) => event as never)],
+        },
+      ]),
+    ),
+  });
+  const output = (args: ActionArgs) => (args.event as unknown as { output: TransactionOutput }).output;
+  const recordPhase = assign((args: ActionArgs) => {
+    const out = output(args);
+    const result = { ok: out.ok, finishedAt: clock.now(), parts: out.parts, ...(out.refusal ? { refusal: out.refusal } : {}) };
+    return { transaction: { ...(args.context.transaction ?? {}), [out.phase]: result } };
+  });
+  const commitFailed = assign((args: ActionArgs) => {
+    const refusal = output(args).refusal;
+    return { failure: { step: null, code: 'SAGA_COMMIT_FAILED', message: refusal ? refusal.message : 'the reserve of the transaction failed' } };
+  });
+  const reserve = phase('reserve', [
+    { guard: (args: ActionArgs) => output(args).ok, target: 'commit', actions: recordPhase },
+    { target: lastCompensation, actions: [recordPhase, commitFailed] },
+  ]);
+  return {
+    '$commit': {
+      id: COMMIT_ID,
+      initial: 'decide',
+      states: {
+        decide: { always: [{ guard: noTransactions, target: `#${FINISHED_ID}` }, { target: 'reserve' }] },
+        // Nothing is decided yet: an operator may still abort.
+        reserve: { tags: ['paused'], invoke: reserve.invoke, on: { ...reserve.on, 'saga.abort': { target: lastCompensation, actions: [a.aborted, a.remember('abort')] } } },
+        commit: { tags: ['paused'], ...phase('commit', { target: `#${FINISHED_ID}`, actions: recordPhase }) },
+      },
+    },
+    '$reject': {
+      id: REJECT_ID,
+      initial: 'decide',
+      states: {
+        decide: { always: [{ guard: noTransactions, target: `#${ERRORED_ID}` }, { target: 'reject' }] },
+        reject: { tags: ['paused', 'compensating'], ...phase('reject', { target: `#${ERRORED_ID}`, actions: recordPhase }) },
+      },
+    },
+  };
+}
+
 function build(saga: Saga<object>, clock: Clock): CompiledSaga {
   const a = chartActions(clock);
   const list = compileList(
@@ -60,10 +132,10 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
       prefix: '',
       statePath: ['running'],
       after: [
-        { guard: ({ context }: ActionArgs) => context.autocommit, target: `#${FINISHED_ID}` },
+        { guard: ({ context }: ActionArgs) => context.autocommit, target: `#${COMMIT_ID}` },
         { target: `#${AWAITING_COMMIT_ID}` },
       ],
-      before: `#${ERRORED_ID}`,
+      before: `#${REJECT_ID}`,
     },
     a,
   );
@@ -87,6 +159,7 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
       finishedAt: null,
       retrying: null,
       history: [],
+      transaction: {},
     }),
     states: {
       created: { on: { 'saga.start': { target: 'running', actions: a.stamp('startedAt') } } },
@@ -94,11 +167,12 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
         initial: saga.steps[0]!.name,
         states: {
           ...list.states,
+          ...transactionStates(saga, a, clock, list.lastCompensation),
           'awaiting-commit': {
             id: AWAITING_COMMIT_ID,
             tags: ['paused'],
             on: {
-              'saga.commit': { target: `#${FINISHED_ID}`, actions: a.remember('commit') },
+              'saga.commit': { target: `#${COMMIT_ID}`, actions: a.remember('commit') },
               'saga.reject': {
                 target: list.lastCompensation,
                 actions: [assign({ failure: { step: null, code: 'SAGA_REJECTED', message: 'the execution was rejected before commit; its steps were compensated' } }), a.remember('reject')],

@@ -171,14 +171,24 @@ function stepsDiagram(saga: Saga<object>): string {
   const lines = ['stateDiagram-v2', `  %% ${compiled.machine.id}`, '  [*] --> created', '  created --> running: saga.start', '  state running {'];
   list(compiled.steps, '    ', lines);
   lines.push('  }');
-  lines.push('  running --> finished: all steps done (autocommit)');
+  const { twoPhaseCommit } = saga.options;
+  const done = twoPhaseCommit ? 'committing' : 'finished';
+  lines.push(`  running --> ${done}: all steps done (autocommit)`);
   lines.push('  running --> awaiting_commit: all steps done (autocommit false)');
-  lines.push('  awaiting_commit --> finished: commit()');
-  lines.push('  awaiting_commit --> compensating: reject()');
-  lines.push('  running --> compensating: a step fails');
+  lines.push(`  awaiting_commit --> ${done}: commit()`);
+  lines.push('  awaiting_commit --> compensating: reject(), rollback(), abort()');
+  lines.push('  running --> compensating: a step fails, abort()');
+  if (twoPhaseCommit) {
+    lines.push('  committing --> finished: every service voted yes to reserve, then acknowledged commit');
+    lines.push('  committing --> compensating: a service refused to reserve or did not answer in time');
+  }
   const comp: string[] = [];
   compensations(compiled.steps, comp);
-  lines.push(`  compensating --> errored: ${comp.length ? 'onFailure of executed steps, in reverse' : 'nothing to compensate'}`);
+  const undo = comp.length ? 'onFailure of executed steps, in reverse' : 'nothing to compensate';
+  if (twoPhaseCommit) {
+    lines.push(`  compensating --> rejecting: ${undo}`);
+    lines.push('  rejecting --> errored: every service that took part acknowledged reject');
+  } else lines.push(`  compensating --> errored: ${undo}`);
   lines.push('  finished --> [*]');
   lines.push('  note right of compensating: each compensable step enters running-on-failure, paused-on-failure, then compensated or errored-on-failure');
   return lines.join('\n');

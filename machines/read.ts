@@ -5,9 +5,9 @@ import type { SagaTimer } from '../src/messages/saga-timer.js';
 import { SagaStatus, SagaStepStatus } from '../src/status.js';
 import type { Saga } from '../src/definition/saga.js';
 import { compileDefinition } from './compile.js';
-import { requestOf, timerOf } from './effects.js';
+import { requestOf, timerOf, transactionRequestOf, transactionTimerOf } from './effects.js';
 import type { CompiledStep } from './step-states.js';
-import type { RemoteStepContext, SagaMachineContext } from './types.js';
+import type { RemoteStepContext, SagaMachineContext, TransactionContext } from './types.js';
 
 /**
  * What the readers need of a snapshot: an XState actor's, the runtime's live state, or a stored
@@ -137,18 +137,27 @@ export interface PendingWork {
 }
 
 /**
- * The outbox and the deadlines of an execution, read off its remote-step children: a child in
- * `waiting` holds a request to send; a child with a deadline needs a timer.
+ * The outbox and the deadlines of an execution, read off its children: a remote-step child in
+ * `waiting` holds a request to send, and a deadline when it has one; a transaction child holds a
+ * request for each service it waits on, and one deadline.
  */
 export function pendingWork(snapshot: { context: SagaMachineContext; children: Record<string, AnyActorRef | undefined> }): PendingWork {
   const requests: OutgoingRequest[] = [];
   const timers: SagaTimer[] = [];
   for (const ref of Object.values(snapshot.children)) {
-    if (!ref || ref.src !== 'remoteStep') continue;
-    const child = ref.getSnapshot() as { value: StateValue; context: RemoteStepContext; status: string };
+    if (!ref || (ref.src !== 'remoteStep' && ref.src !== 'transaction')) continue;
+    const child = ref.getSnapshot() as { value: StateValue; context: unknown; status: string };
     if (child.status !== 'active') continue;
-    if (child.value === 'waiting') requests.push(requestOf(child.context));
-    const timer = timerOf(child.context);
+    if (ref.src === 'transaction') {
+      const c = child.context as TransactionContext;
+      for (const part of c.parts) if (part.state === 'waiting') requests.push(transactionRequestOf(c, part));
+      const timer = transactionTimerOf(c);
+      if (timer) timers.push(timer);
+      continue;
+    }
+    const c = child.context as RemoteStepContext;
+    if (child.value === 'waiting') requests.push(requestOf(c));
+    const timer = timerOf(c);
     if (timer) timers.push(timer);
   }
   return { requests, timers };

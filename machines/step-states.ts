@@ -45,6 +45,10 @@ type StateConfig = Record<string, unknown>;
 export const ERRORED_ID = '$errored';
 export const FINISHED_ID = '$finished';
 export const AWAITING_COMMIT_ID = '$awaiting-commit';
+/** The two-phase commit of the participants' transactions: reserve, then commit. */
+export const COMMIT_ID = '$commit';
+/** Where every rollback ends: the participants' transactions are rejected. */
+export const REJECT_ID = '$reject';
 
 /** Child actor ids: deterministic, so snapshots restore across processes. */
 const handlerId = (path: string, hook: HandlerHookName) => `${path}:${hook}`;

@@ -1,5 +1,5 @@
 import type { ErrorInfo, JsonObject, JsonValue } from '../src/json.js';
-import type { RequestKey, StepPhase } from '../src/messages/request-id.js';
+import type { RequestKey, StepPhase, TransactionPhase } from '../src/messages/request-id.js';
 import type { SagaResponseData } from '../src/messages/saga-response.js';
 import type { SagaDeadlineEvent } from '../src/messages/saga-timer.js';
 import type { SagaStepStatus } from '../src/status.js';
@@ -57,6 +57,82 @@ export interface SagaMachineContext {
   retrying: string | null;
   /** What operators and commit decisions did to the execution, in order. */
   history: HistoryEntry[];
+  /** What each phase of the two-phase commit of the participants' transactions ended with. */
+  transaction: TransactionRecord;
+}
+
+/** The phases of the two-phase commit that have ended, and how (absent: not run). */
+export interface TransactionRecord {
+  reserve?: TransactionPhaseResult;
+  commit?: TransactionPhaseResult;
+  reject?: TransactionPhaseResult;
+}
+
+/** How one phase of the two-phase commit ended. */
+export interface TransactionPhaseResult {
+  /** Every service voted yes (reserve) or acknowledged (commit, reject). */
+  ok: boolean;
+  finishedAt: number;
+  parts: TransactionPartResult[];
+  /** The service whose answer made the reserve fail, and why. */
+  refusal?: TransactionRefusal;
+}
+
+/** How one service took part in a phase. */
+export interface TransactionPartResult {
+  service: string;
+  /** `yes`: voted to commit (reserve); `ack`: acknowledged (commit, reject); `no`: refused; `timeout`: no answer in time; `pending`: the phase ended first. */
+  outcome: 'yes' | 'no' | 'timeout' | 'ack' | 'pending';
+  attempts: number;
+}
+
+/** Why a reserve failed: the service, and its answer (or the lack of one). */
+export interface TransactionRefusal extends ErrorInfo {
+  service: string;
+  /** The service's answer: its status and a bounded preview of its content; absent on a timeout. */
+  answer?: { status: number; content: string };
+}
+
+/** Input of a `transaction` child actor: one phase of the two-phase commit. */
+export interface TransactionInput {
+  uuid: string;
+  sagaName: string;
+  phase: TransactionPhase;
+  services: string[];
+  /** How long a service has to answer: the reserve fails after it; commit and reject send again. */
+  timeoutMs: number;
+  /** First wait before commit or reject is sent again after a failed attempt (doubling, at most a minute). */
+  backoffMs: number;
+}
+
+/** One service's part in a phase: its attempt, and whether it waits for an answer or a backoff. */
+export interface TransactionPart {
+  service: string;
+  attempt: number;
+  state: 'waiting' | 'backoff' | 'done';
+  /** Absolute time (ms) at which the current wait ends. */
+  deadline: number;
+  /** The round in which the current attempt's message was sent. */
+  sentIn: number;
+  outcome: TransactionPartResult['outcome'];
+}
+
+/**
+ * Context of a `transaction` child actor. The child waits on one deadline, the earliest of its
+ * parts'; `round` counts how often it was set, and names it (a deadline of an older round is stale).
+ */
+export interface TransactionContext extends TransactionInput {
+  parts: TransactionPart[];
+  round: number;
+  refusal: TransactionRefusal | null;
+}
+
+/** Output of a `transaction` child actor. */
+export interface TransactionOutput {
+  phase: TransactionPhase;
+  ok: boolean;
+  parts: TransactionPartResult[];
+  refusal: TransactionRefusal | null;
 }
 
 /** One operator action or commit decision, as recorded on its execution. */

@@ -5,7 +5,7 @@
  *
  * This file is the public API: explicit named exports only, snapshotted by a test.
  */
-export { Saga, type SagaOptions } from './definition/saga.js';
+export { Saga, type SagaOptions, type SagaRunOptions } from './definition/saga.js';
 export {
   LocalSagaStep,
   RemoteSagaStep,
@@ -20,7 +20,7 @@ export { SagaContext } from './context.js';
 export { SagaRequest } from './messages/saga-request.js';
 export { SagaResponse, type SagaResponseData } from './messages/saga-response.js';
 export { SagaResponseStatus } from './messages/saga-response-status.js';
-export { formatRequestId, parseRequestId, type RequestKey, type StepPhase } from './messages/request-id.js';
+export { formatRequestId, isTransactionPhase, parseRequestId, type RequestKey, type StepPhase, type TransactionPhase } from './messages/request-id.js';
 export type { OutgoingRequest } from './messages/outgoing-request.js';
 export type { SagaTimer, SagaDeadlineEvent } from './messages/saga-timer.js';
 export { SagaStatus, SagaStepStatus } from './status.js';
@@ -39,11 +39,24 @@ export {
   type SagaSnapshotLike,
 } from '../machines/read.js';
 export { sagaDiagram } from '../machines/diagram.js';
-export type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, StepRecord, FailureInfo, HistoryEntry } from '../machines/types.js';
+export type {
+  SagaMachineContext,
+  SagaMachineEvent,
+  SagaMachineInput,
+  StepRecord,
+  FailureInfo,
+  HistoryEntry,
+  TransactionRecord,
+  TransactionPhaseResult,
+  TransactionPartResult,
+  TransactionRefusal,
+} from '../machines/types.js';
 
 export { SagaManager, type SagaManagerOptions, type SagaManagerStats, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
-export { SagaExecution, type SagaStepFailure } from './runtime/saga-execution.js';
+export { SagaExecution, type SagaStepFailure, type SagaTransactionView } from './runtime/saga-execution.js';
 export { SagaFailedExecutionError } from './runtime/saga-failed-execution-error.js';
+export { SagaFailedCommitError } from './runtime/saga-failed-commit-error.js';
+export { SagaRollbackError } from './runtime/saga-rollback-error.js';
 
 export {
   RECORD_FORMAT,
@@ -60,14 +73,16 @@ export { RedisSagaRepository, type RedisSagaRepositoryOptions } from './reposito
 export type { SagaBroker, ResponseListener } from './transport/saga-broker.js';
 export { InProcessBroker } from './transport/in-process-broker.js';
 export { WebSocketBroker, type WebSocketBrokerOptions, type WebSocketBrokerStats, type ParticipantAuth } from './transport/websocket-broker.js';
-export { PROTOCOL_VERSION, CloseCode } from './transport/protocol.js';
-export { connectParticipant, SagaParticipantRefusedError, type Participant, type ParticipantOptions } from './participant/connect-participant.js';
+export { PROTOCOL_VERSION, CloseCode, FrameError } from './transport/protocol.js';
+export { connectParticipant, SagaParticipantRefusedError, type Participant, type ParticipantOptions, type ParticipantTlsOptions } from './participant/connect-participant.js';
 export {
   ParticipantRuntime,
   type ParticipantHandler,
   type ParticipantHandlers,
   type ParticipantRequestInfo,
   type ParticipantRuntimeOptions,
+  type TransactionHook,
+  type TransactionHooks,
 } from './participant/participant-runtime.js';
 
 export {

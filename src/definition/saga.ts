@@ -20,6 +20,28 @@ export interface SagaOptions<T extends object> {
    * handlers are typed by it.
    */
   context?: ZodType<T>;
+  /**
+   * Commit the participants' transactions in two phases once the steps are done (reserve, then
+   * commit; every rollback ends by rejecting them). `false` skips the phase: for sagas whose
+   * participants make their changes final at once.
+   * @defaultValue true
+   */
+  twoPhaseCommit?: boolean;
+  /**
+   * How long each service has to answer a reserve (a later answer counts as a refusal) and each
+   * commit or reject before it is sent again.
+   * @defaultValue 30_000
+   */
+  commitTimeoutMs?: number;
+  /** First wait before a failed commit or reject is sent again (doubling, at most a minute). @defaultValue 1_000 */
+  commitRetryBackoffMs?: number;
+}
+
+/** The options of a saga definition that the chart runs with, defaults applied. */
+export interface SagaRunOptions {
+  readonly twoPhaseCommit: boolean;
+  readonly commitTimeoutMs: number;
+  readonly commitRetryBackoffMs: number;
 }
 
 /**
@@ -39,6 +61,8 @@ export interface SagaOptions<T extends object> {
 export class Saga<T extends object = Record<string, unknown>> {
   readonly name: string;
   readonly schema: ZodType<T> | undefined;
+  /** The options the chart runs with (two-phase commit, its timeout and backoff). */
+  readonly options: SagaRunOptions;
   readonly #steps: SagaStep[] = [];
   #committed = false;
   #hash: string | undefined;
@@ -52,6 +76,21 @@ export class Saga<T extends object = Record<string, unknown>> {
     }
     this.name = name;
     this.schema = options.context;
+    const ms = (key: 'commitTimeoutMs' | 'commitRetryBackoffMs', fallback: number): number => {
+      const value = options[key] ?? fallback;
+      if (!Number.isInteger(value) || value < 1 || value > 86_400_000) {
+        throw new InvalidSagaDefinitionError(name, `${key} must be a whole number of milliseconds from 1 to 86,400,000, not ${String(value)}.`);
+      }
+      return value;
+    };
+    if (options.twoPhaseCommit !== undefined && typeof options.twoPhaseCommit !== 'boolean') {
+      throw new InvalidSagaDefinitionError(name, `twoPhaseCommit must be true or false, not ${String(options.twoPhaseCommit)}.`);
+    }
+    this.options = Object.freeze({
+      twoPhaseCommit: options.twoPhaseCommit ?? true,
+      commitTimeoutMs: ms('commitTimeoutMs', 30_000),
+      commitRetryBackoffMs: ms('commitRetryBackoffMs', 1_000),
+    });
   }
 
   /** The steps, in order. */

@@ -1,10 +1,12 @@
-import type { SagaMachineEvent } from '../../machines/types.js';
+import type { HistoryEntry, SagaMachineEvent } from '../../machines/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SagaContext } from '../context.js';
 import type { Saga } from '../definition/saga.js';
 import { SagaContextValidationError } from '../errors/saga-context-validation-error.js';
 import { SagaError } from '../errors/saga-error.js';
+import { SagaFailedCommitError } from '../runtime/saga-failed-commit-error.js';
 import { SagaFailedExecutionError } from '../runtime/saga-failed-execution-error.js';
+import { SagaRollbackError } from '../runtime/saga-rollback-error.js';
 import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
 import { SagaManagerClosedError } from '../errors/saga-manager-closed-error.js';
 import { SagaUnknownRequestError } from '../errors/saga-unknown-request-error.js';
@@ -18,7 +20,7 @@ import type { InspectObserver } from '../runtime/inspection.js';
 import type { RecoveryReport } from '../runtime/recovery.js';
 import { SagaExecution } from '../runtime/saga-execution.js';
 import { SagaRuntime } from '../runtime/saga-runtime.js';
-import { isFinalStatus, SagaStatus } from '../status.js';
+import { isFinalStatus, SagaStatus, SagaStepStatus } from '../status.js';
 import { InProcessBroker } from '../transport/in-process-broker.js';
 import type { SagaBroker } from '../transport/saga-broker.js';
 import { newUuidV7 } from '../util/uuid-v7.js';
@@ -196,7 +198,9 @@ export class SagaManager {
       throw new RangeError(`run(): uuid ${previewJson(uuid, 80)} must be 1 to 128 letters, digits and . _ : - (it goes into every request id, uuid/phase/attempt/step).`);
     }
     const execution = await this.#runtime.run(definition, { uuid, data, autocommit: options.autocommit ?? true }, options.pauseOnDisk ?? false);
-    if (execution.status === SagaStatus.Errored && (options.raiseOnError ?? true)) throw new SagaFailedExecutionError(execution);
+    if (execution.status === SagaStatus.Errored && (options.raiseOnError ?? true)) {
+      throw execution.error?.code === 'SAGA_COMMIT_FAILED' ? new SagaFailedCommitError(execution) : new SagaFailedExecutionError(execution);
+    }
     return options.returnExecution === false ? uuid : execution;
   }
 
@@ -235,28 +239,42 @@ export class SagaManager {
     return this.#runtime.wait(uuid, 'final', timeoutMs, () => new SagaInvalidStateError(uuid, `still ${status} after waiting ${timeoutMs} ms.`)).promise;
   }
 
-  /** Finishes an execution that waits for its commit decision (`autocommit: false`). */
+  /**
+   * Commits an execution that waits for its commit decision (`autocommit: false`): the two-phase
+   * commit of its participants' transactions runs, and it ends `finished`. Throws
+   * `SagaFailedCommitError` when a service refused to reserve (the steps were compensated). A
+   * second call answers the same.
+   */
   commit(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.commit', ...note(options) }, 'final', 'cannot commit: the execution is not waiting for a commit decision (run it with autocommit: false).');
+    return this.#decision(uuid, { type: 'saga.commit', ...note(options) }, 'cannot commit: the execution is not waiting for a commit decision (run it with autocommit: false).');
   }
 
-  /** Rejects an execution that waits for its commit decision: its steps are compensated. */
+  /**
+   * Rejects an execution that waits for its commit decision: its steps are compensated, its
+   * participants' transactions rejected, and it ends `errored` with `SAGA_REJECTED`. Throws
+   * `SagaRollbackError` when a compensation failed. A second call answers the same.
+   */
   reject(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.reject', ...note(options) }, 'final', 'cannot reject: the execution is not waiting for a commit decision (run it with autocommit: false).');
+    return this.#decision(uuid, { type: 'saga.reject', ...note(options) }, 'cannot reject: the execution is not waiting for a commit decision (run it with autocommit: false); abort() stops one that is running.');
   }
 
-  /** Compensates every step of an execution that waits for its commit decision. */
+  /**
+   * Compensates every step of an execution that waits for its commit decision, then rejects its
+   * participants' transactions (minos `rollback(autoreject=True)`); as `reject()`, recorded as a rollback.
+   */
   rollback(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.rollback', ...note(options) }, 'final', 'cannot roll back: the execution is not waiting for a commit decision; abort() stops one that is running.');
+    return this.#decision(uuid, { type: 'saga.rollback', ...note(options) }, 'cannot roll back: the execution is not waiting for a commit decision; abort() stops one that is running.');
   }
 
   /**
    * Stops an execution that is running or paused (for an operator) and rolls it back: the step
-   * it waits on is compensated too (its participant may have acted), then the steps before it.
-   * Resolves when the rollback has ended (`errored`, `SAGA_ABORTED`).
+   * it waits on is compensated too (its participant may have acted), then the steps before it,
+   * then its participants' transactions are rejected. Works until the commit is decided (during
+   * the reserve too). Resolves when the rollback has ended (`errored`, `SAGA_ABORTED`); throws
+   * `SagaRollbackError` when a compensation failed. A second call answers the same.
    */
   abort(uuid: string, options: { note?: string } = {}): Promise<SagaExecution> {
-    return this.#decide(uuid, { type: 'saga.abort', ...note(options) }, 'final', 'cannot abort: the execution is not moving forward (it has ended, or a rollback is under way).');
+    return this.#decision(uuid, { type: 'saga.abort', ...note(options) }, 'cannot abort: the execution is not moving forward (it has ended, its commit is under way, or a rollback is).');
   }
 
   /**
@@ -312,18 +330,33 @@ export class SagaManager {
     if (this.#closed) throw new SagaManagerClosedError();
   }
 
-  async #decide(uuid: string, event: SagaMachineEvent, until: 'final' | 'stored', refusal: string): Promise<SagaExecution> {
+  async #decide(uuid: string, event: SagaMachineEvent, until: 'final' | 'stored', refusal: string, repeat?: HistoryEntry['action']): Promise<SagaExecution> {
     this.#assertOpen();
     // Waiting starts before the event goes in, so the store it leads to cannot be missed.
     const waiting = this.#runtime.wait(uuid, until);
     try {
       if (await this.#runtime.decide(uuid, event)) return await waiting.promise;
       // Not taken: the execution does not exist (SagaExecutionNotFoundError), or the event does not fit its state.
-      await this.#runtime.statusOf(uuid);
+      const current = await this.#runtime.get(uuid);
+      // The same decision taken before: answer what it led to.
+      if (repeat && current.history.some((h) => h.action === repeat)) return await this.waitFor(uuid);
       throw new SagaInvalidStateError(uuid, refusal);
     } finally {
       waiting.cancel();
     }
+  }
+
+  /** A commit decision or an abort, carried through to the end, and what it ended with. */
+  async #decision(uuid: string, event: Extract<SagaMachineEvent, { type: 'saga.commit' | 'saga.reject' | 'saga.rollback' | 'saga.abort' }>, refusal: string): Promise<SagaExecution> {
+    const action = event.type.slice('saga.'.length) as 'commit' | 'reject' | 'rollback' | 'abort';
+    const execution = await this.#decide(uuid, event, 'final', refusal, action);
+    if (action === 'commit') {
+      if (execution.error?.code === 'SAGA_COMMIT_FAILED') throw new SagaFailedCommitError(execution);
+      return execution;
+    }
+    const failed = execution.steps.filter((s) => s.status === SagaStepStatus.ErroredOnFailure && s.compensation?.resolved !== true).map((s) => s.path);
+    if (failed.length) throw new SagaRollbackError(execution, failed);
+    return execution;
   }
 
   #initialData(saga: Saga<object>, context: object | undefined): JsonObject {

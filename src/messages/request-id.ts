@@ -1,5 +1,16 @@
-/** Which part of a step a request belongs to. */
-export type StepPhase = 'execute' | 'compensate';
+/** The phases of the two-phase commit of the participants' transactions. */
+export type TransactionPhase = 'reserve' | 'commit' | 'reject';
+
+/**
+ * Which part of an execution a request belongs to: a step's request (`execute`), its
+ * compensation (`compensate`), or one phase of the commit of the participants' transactions.
+ */
+export type StepPhase = 'execute' | 'compensate' | TransactionPhase;
+
+/** Whether a phase is one of the two-phase commit's. */
+export function isTransactionPhase(phase: string): phase is TransactionPhase {
+  return phase === 'reserve' || phase === 'commit' || phase === 'reject';
+}
 
 /** The parts of a request id. */
 export interface RequestKey {
@@ -20,7 +31,7 @@ export function formatRequestId(key: RequestKey): string {
 
 /** Parses a request id made by {@link formatRequestId}; `null` when it is not one. */
 export function parseRequestId(requestId: string): RequestKey | null {
-  const m = /^([^/]+)\/(execute|compensate)\/([1-9][0-9]{0,5})\/(.+)$/.exec(requestId);
+  const m = /^([^/]+)\/(execute|compensate|reserve|commit|reject)\/([1-9][0-9]{0,5})\/(.+)$/.exec(requestId);
   if (!m) return null;
   return { uuid: m[1]!, phase: m[2] as StepPhase, attempt: Number(m[3]), step: m[4]! };
 }

@@ -5,8 +5,8 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { SagaError } from '../errors/saga-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import type { SagaResponseData } from '../messages/saga-response.js';
-import { CloseCode, OrchestratorFrame, parseFrame, PROTOCOL_VERSION, SERVICE_HEADER, type RequestFrame } from '../transport/protocol.js';
-import { ParticipantRuntime, type ParticipantHandlers } from './participant-runtime.js';
+import { CloseCode, OrchestratorFrame, parseFrame, PROTOCOL_VERSION, SERVICE_HEADER, type RequestFrame, type TransactionFrame } from '../transport/protocol.js';
+import { ParticipantRuntime, type ParticipantHandlers, type TransactionHooks } from './participant-runtime.js';
 
 /**
  * TLS options of a participant's `wss://` connection, passed to ws's client (and on to
@@ -22,8 +22,12 @@ import { ParticipantRuntime, type ParticipantHandlers } from './participant-runt
  */
 export type ParticipantTlsOptions = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'servername' | 'rejectUnauthorized' | 'minVersion' | 'ciphers'>;
 
-/** Options of {@link connectParticipant}. */
-export interface ParticipantOptions {
+/**
+ * Options of {@link connectParticipant}. `onReserve`, `onCommit` and `onReject` are the hooks of
+ * the two-phase commit (see `TransactionHook`): without them the service votes yes and
+ * acknowledges at once. Every process of one service should register the same hooks.
+ */
+export interface ParticipantOptions extends TransactionHooks {
   /** The orchestrator's `WebSocketBroker` URL, e.g. `ws://127.0.0.1:7400` or `wss://orchestrator:7400/sagachart`. */
   url: string;
   /** This service's name: requests for `service` and `service.*` targets can come here. */
@@ -166,6 +170,9 @@ class ParticipantClient implements Participant {
     this.#runtime = new ParticipantRuntime({
       service: options.service,
       handlers: options.handlers,
+      ...(options.onReserve ? { onReserve: options.onReserve } : {}),
+      ...(options.onCommit ? { onCommit: options.onCommit } : {}),
+      ...(options.onReject ? { onReject: options.onReject } : {}),
       ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
     });
     this.firstConnection = this.whenConnected();
@@ -264,6 +271,11 @@ class ParticipantClient implements Participant {
       case 'request':
         void this.#handle(frame);
         return;
+      case 'reserve':
+      case 'commit':
+      case 'reject':
+        void this.#transaction(frame);
+        return;
     }
   }
 
@@ -300,6 +312,32 @@ class ParticipantClient implements Participant {
       attempt: frame.attempt,
     });
     this.#reply(response);
+  }
+
+  /** A message of the two-phase commit: its hook runs (through the runtime, which remembers the answer), then a `vote` or an `ack` goes back. */
+  async #transaction(frame: TransactionFrame): Promise<void> {
+    const response = await this.#runtime.handle(null, {
+      requestId: frame.requestId,
+      uuid: frame.transactionId,
+      sagaName: frame.sagaName,
+      target: this.service,
+      step: `$tx/${this.service}`,
+      phase: frame.type,
+      attempt: frame.attempt,
+    });
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.#welcomed) return;
+    const reason = response.status === 200 ? undefined : response.content;
+    const answer =
+      frame.type === 'reserve'
+        ? { type: 'vote', requestId: frame.requestId, vote: response.status === 200 ? 'yes' : 'no', ...(reason !== undefined ? { reason } : {}) }
+        : { type: 'ack', requestId: frame.requestId, ok: response.status === 200, ...(reason !== undefined ? { reason } : {}) };
+    let text = JSON.stringify(answer);
+    if (Buffer.byteLength(text) > this.#maxPayload) {
+      // Only the reason can be big: say so instead.
+      text = JSON.stringify({ ...answer, reason: { code: 'SAGA_RESPONSE_TOO_BIG', message: `the reason is over ${this.#maxPayload} bytes` } });
+    }
+    ws.send(text);
   }
 
   #reply(response: SagaResponseData): void {

@@ -1,7 +1,7 @@
 import { SagaBusinessError } from '../errors/saga-business-error.js';
 import { cloneJson, depthOver, type JsonValue } from '../json.js';
 import type { SagaLogger } from '../logger.js';
-import type { StepPhase } from '../messages/request-id.js';
+import { isTransactionPhase, type StepPhase, type TransactionPhase } from '../messages/request-id.js';
 import { MAX_RESPONSE_DEPTH, responseProblem, SagaResponse, type SagaResponseData } from '../messages/saga-response.js';
 import { SagaResponseStatus } from '../messages/saga-response-status.js';
 
@@ -28,6 +28,30 @@ export type ParticipantHandler = (content: JsonValue, request: ParticipantReques
 export type ParticipantHandlers = Record<string, ParticipantHandler>;
 
 /**
+ * A hook of the two-phase commit, called with the transaction id (the execution's uuid, which
+ * every request of the execution carried as `uuid`).
+ *
+ * - `onReserve`: can the changes made under this transaction be made final? Return nothing or
+ *   `true` to vote yes; return `false` or throw `SagaBusinessError` to vote no (the execution is
+ *   rolled back); anything else thrown votes no too. A service that votes yes must be able to
+ *   commit later, whatever happens meanwhile.
+ * - `onCommit`: make the changes final. `onReject`: drop them.
+ *   Throwing makes the orchestrator send it again later, until it returns.
+ *
+ * Each is called once per transaction and phase in this process (a repeat is answered from
+ * memory); make them idempotent by transaction id all the same, as a restarted participant may
+ * be asked again.
+ */
+export type TransactionHook = (transactionId: string, request: ParticipantRequestInfo) => unknown;
+
+/** The hooks of the two-phase commit. A service without them votes yes and acknowledges at once. */
+export interface TransactionHooks {
+  onReserve?: TransactionHook;
+  onCommit?: TransactionHook;
+  onReject?: TransactionHook;
+}
+
+/**
  * Options of the participant runtime.
  *
  * @example
@@ -35,7 +59,7 @@ export type ParticipantHandlers = Record<string, ParticipantHandler>;
  * const options: ParticipantRuntimeOptions = { service: 'inventory', handlers: { 'inventory.reserve': reserve }, dedupCapacity: 50_000, logger: console };
  * ```
  */
-export interface ParticipantRuntimeOptions {
+export interface ParticipantRuntimeOptions extends TransactionHooks {
   service: string;
   handlers: ParticipantHandlers;
   /**
@@ -75,6 +99,7 @@ interface Answer {
 export class ParticipantRuntime {
   readonly service: string;
   readonly #handlers: ParticipantHandlers;
+  readonly #hooks: Record<TransactionPhase, TransactionHook | undefined>;
   readonly #capacity: number;
   readonly #log: SagaLogger | undefined;
   readonly #answers = new Map<string, Promise<SagaResponseData>>();
@@ -86,6 +111,10 @@ export class ParticipantRuntime {
   constructor(options: ParticipantRuntimeOptions) {
     this.service = options.service;
     this.#handlers = options.handlers;
+    for (const name of ['onReserve', 'onCommit', 'onReject'] as const) {
+      if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`ParticipantRuntime: ${name} must be a function, got ${typeof options[name]}.`);
+    }
+    this.#hooks = { reserve: options.onReserve, commit: options.onCommit, reject: options.onReject };
     const capacity = options.dedupCapacity ?? 10_000;
     if (!Number.isSafeInteger(capacity) || capacity < 0) {
       throw new RangeError(`ParticipantRuntime: dedupCapacity must be a whole number >= 0, got ${String(capacity)}.`);
@@ -104,24 +133,54 @@ export class ParticipantRuntime {
     return this.#handlerFor(target) !== undefined;
   }
 
-  /** Handles one request; never rejects, whatever the handler returns or throws. */
+  /** Whether this participant takes `request`: a request it has a handler for, or a transaction message to its service. */
+  takes(request: { target: string; phase: StepPhase }): boolean {
+    return isTransactionPhase(request.phase) ? request.target === this.service : this.handles(request.target);
+  }
+
+  /**
+   * Handles one request, or one message of the two-phase commit (phase `reserve`, `commit` or
+   * `reject`: its hook runs); never rejects, whatever the handler or hook returns or throws.
+   */
   handle(content: JsonValue, info: ParticipantRequestInfo): Promise<SagaResponseData> {
-    const known = this.#answers.get(info.requestId);
+    // A request is remembered by its id; a transaction's message by its phase and transaction,
+    // so a commit sent again as a new attempt (its answer was lost) does not commit twice.
+    const key = isTransactionPhase(info.phase) ? `${info.phase} ${info.uuid}` : info.requestId;
+    const known = this.#answers.get(key);
     if (known) {
       this.duplicates++;
-      return known;
+      return known.then((response) => (response.requestId === info.requestId ? response : { ...response, requestId: info.requestId }));
     }
-    const run = this.#run(content, info);
+    const run = isTransactionPhase(info.phase) ? this.#transaction(info.phase, info) : this.#run(content, info);
     const answer = run.then((a) => a.response);
-    this.#answers.set(info.requestId, answer);
+    this.#answers.set(key, answer);
     void run.then((a) => {
-      if (!a.remember && this.#answers.get(info.requestId) === answer) this.#answers.delete(info.requestId);
+      if (!a.remember && this.#answers.get(key) === answer) this.#answers.delete(key);
     });
     if (this.#answers.size > this.#capacity) {
       const oldest = this.#answers.keys().next().value;
       if (oldest !== undefined) this.#answers.delete(oldest);
     }
     return answer;
+  }
+
+  /** Runs a hook of the two-phase commit: a vote (reserve) or an acknowledgement (commit, reject). */
+  async #transaction(phase: TransactionPhase, info: ParticipantRequestInfo): Promise<Answer> {
+    const base = { requestId: info.requestId, relatedServices: [] as string[], service: this.service };
+    const hook = this.#hooks[phase];
+    if (!hook) return { remember: true, response: { ...base, status: SagaResponseStatus.SUCCESS, content: phase === 'reserve' ? { vote: 'yes' } : { ack: true } } };
+    this.handled++;
+    let result: unknown;
+    try {
+      result = await hook(info.uuid, info);
+    } catch (err) {
+      if (phase === 'reserve' && err instanceof SagaBusinessError) {
+        return { remember: true, response: this.#sendable({ ...base, status: SagaResponseStatus.ERROR }, () => err.content, info, `the content of SagaBusinessError "${bounded(describe(err), 200)}"`) };
+      }
+      return { remember: false, response: { ...base, status: SagaResponseStatus.SYSTEM_ERROR, content: { code: PARTICIPANT_FAILED, message: bounded(describe(err), MAX_DESCRIPTION) } } };
+    }
+    if (phase === 'reserve' && result === false) return { remember: true, response: { ...base, status: SagaResponseStatus.ERROR, content: { vote: 'no' } } };
+    return { remember: true, response: { ...base, status: SagaResponseStatus.SUCCESS, content: phase === 'reserve' ? { vote: 'yes' } : { ack: true } } };
   }
 
   #handlerFor(target: string): ParticipantHandler | undefined {

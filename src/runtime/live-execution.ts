@@ -1,5 +1,5 @@
 import type { CompiledSaga } from '../../machines/compile.js';
-import { waitKey, type SagaChartEffect } from '../../machines/effects.js';
+import { chartEffects, waitKey, waitOwner } from '../../machines/effects.js';
 import { isAwaitingCommit, sagaStatusOf, type SagaSnapshotLike } from '../../machines/read.js';
 import type { TableEffect, TableEvent, TableObserver, TableState } from '../../machines/table/state-table.js';
 import type { HandlerInput, HandlerOutput, SagaMachineContext, SagaMachineEvent, SagaMachineInput } from '../../machines/types.js';
@@ -191,17 +191,24 @@ export class LiveExecution implements SagaSnapshotLike {
     const tasks: TableEffect[] = [];
     for (const effect of effects) {
       if (effect.type === 'task') tasks.push(effect);
-      else if (effect.type === 'stopped') this.#settle(effect.path[effect.path.length - 1]!);
+      else if (effect.type === 'stopped') this.#stopped(effect.path[effect.path.length - 1]!);
       else {
-        const e = effect.effect as SagaChartEffect;
-        if (e.kind === 'request') {
-          this.#wait(e.key).request = e.request;
-          this.#unsent.add(e.key);
-        } else if (e.kind === 'timer') this.#wait(e.key).timer = e.timer;
-        else this.#settle(e.key);
+        for (const e of chartEffects(effect.effect)) {
+          if (e.kind === 'request') {
+            this.#wait(e.key).request = e.request;
+            this.#unsent.add(e.key);
+          } else if (e.kind === 'timer') this.#wait(e.key).timer = e.timer;
+          else this.#settle(e.key);
+        }
       }
     }
     return tasks;
+  }
+
+  /** A child was stopped: whatever it waited on is void (a transaction child waits on one request per service). */
+  #stopped(child: string): void {
+    this.#settle(child);
+    for (const key of this.#waits.keys()) if (key !== child && waitOwner(key) === child) this.#settle(key);
   }
 
   #wait(key: string): Wait {

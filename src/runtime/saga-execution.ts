@@ -1,10 +1,10 @@
 import type { CompiledSaga } from '../../machines/compile.js';
 import { isAwaitingCommit, sagaStatusOf, stepViewsOf, type SagaSnapshotLike, type SagaStepView } from '../../machines/read.js';
-import type { FailureInfo, HistoryEntry } from '../../machines/types.js';
+import type { FailureInfo, HistoryEntry, TransactionRecord } from '../../machines/types.js';
 import { SagaContext } from '../context.js';
 import { SagaInvalidStateError } from '../errors/saga-invalid-state-error.js';
 import type { ErrorInfo } from '../json.js';
-import type { StepPhase } from '../messages/request-id.js';
+import type { StepPhase, TransactionPhase } from '../messages/request-id.js';
 import { SagaStepStatus, type SagaStatus } from '../status.js';
 
 /** What a `SagaExecution` can ask of the manager that made it. */
@@ -18,6 +18,25 @@ export interface SagaExecutionControls {
 export interface SagaStepFailure extends ErrorInfo {
   step: string;
   phase: StepPhase;
+}
+
+/**
+ * The two-phase commit of an execution's participants' transactions: its id (the execution's
+ * uuid, which every request carries), the phase under way, and how each phase that ran ended.
+ */
+export interface SagaTransactionView extends TransactionRecord {
+  id: string;
+  /** The phase under way: its messages are out and the execution waits for the answers. */
+  phase: TransactionPhase | null;
+}
+
+/** The phase of the two-phase commit the execution is in, read off its state. */
+function transactionPhaseOf(snapshot: SagaSnapshotLike): TransactionPhase | null {
+  const running = typeof snapshot.value === 'object' ? (snapshot.value as Record<string, unknown>)['running'] : undefined;
+  if (typeof running !== 'object' || running === null) return null;
+  const inner = running as Record<string, unknown>;
+  const phase = inner['$commit'] ?? inner['$reject'];
+  return phase === 'reserve' || phase === 'commit' || phase === 'reject' ? phase : null;
 }
 
 /**
@@ -49,6 +68,8 @@ export class SagaExecution {
   readonly services: readonly string[];
   /** What operators and commit decisions did to the execution, in order (action, time, note). */
   readonly history: readonly HistoryEntry[];
+  /** The two-phase commit of the participants' transactions: the phase under way, and how each that ran ended. */
+  readonly transaction: SagaTransactionView;
   /** The path of the step the execution waits on (its request or its compensation's), or `null`. */
   readonly pausedStep: string | null;
   /** A rollback has started: some step's compensation has run, or the execution is rolling back. */
@@ -75,6 +96,7 @@ export class SagaExecution {
     this.awaitingCommit = isAwaitingCommit(snapshot);
     this.services = [...ctx.services];
     this.history = [...(ctx.history ?? [])];
+    this.transaction = { id: ctx.uuid, phase: transactionPhaseOf(snapshot), ...(ctx.transaction ?? {}) };
     const waiting = this.steps.filter((s) => s.status === SagaStepStatus.PausedByOnExecute || s.status === SagaStepStatus.PausedOnFailure);
     this.pausedStep = waiting.at(-1)?.path ?? null;
     this.alreadyRollback = ctx.failure !== null || this.steps.some((s) => s.compensation !== null);
@@ -120,6 +142,7 @@ export class SagaExecution {
       awaitingCommit: this.awaitingCommit,
       services: this.services,
       history: this.history,
+      transaction: this.transaction,
       pausedStep: this.pausedStep,
       alreadyRollback: this.alreadyRollback,
       createdAt: this.createdAt,

@@ -15,11 +15,12 @@ import type { SagaExecution } from './saga-execution.js';
 export class SagaFailedExecutionError extends SagaError {
   readonly uuid: string;
   readonly execution: SagaExecution;
-  constructor(execution: SagaExecution) {
+  constructor(execution: SagaExecution, code = 'SAGA_FAILED_EXECUTION', message?: string) {
     const cause = execution.error;
     super(
-      'SAGA_FAILED_EXECUTION',
-      `Saga '${execution.sagaName}' execution ${execution.uuid} failed${cause ? ` at step '${cause.step}' with ${cause.code}: ${cause.message}` : ''}. Its executed steps were compensated; see error.execution.steps for each step's status.`,
+      code,
+      message ??
+        `Saga '${execution.sagaName}' execution ${execution.uuid} failed${cause ? ` at step '${cause.step}' with ${cause.code}: ${cause.message}` : ''}. Its executed steps were compensated; see error.execution.steps for each step's status.`,
     );
     this.uuid = execution.uuid;
     this.execution = execution;

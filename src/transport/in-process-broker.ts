@@ -1,5 +1,5 @@
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
-import { ParticipantRuntime, type ParticipantHandlers } from '../participant/participant-runtime.js';
+import { ParticipantRuntime, type ParticipantHandlers, type TransactionHooks } from '../participant/participant-runtime.js';
 import { serviceOf } from '../messages/saga-request.js';
 import type { ResponseListener, SagaBroker } from './saga-broker.js';
 
@@ -21,9 +21,12 @@ export class InProcessBroker implements SagaBroker {
   #listener: ResponseListener | undefined;
   #closed = false;
 
-  /** Registers a participant service with its handlers; held requests it handles are delivered. */
-  participant(service: string, handlers: ParticipantHandlers): ParticipantRuntime {
-    const runtime = new ParticipantRuntime({ service, handlers });
+  /**
+   * Registers a participant service with its handlers (and the hooks of the two-phase commit, if
+   * it holds its changes until commit); held requests it handles are delivered.
+   */
+  participant(service: string, handlers: ParticipantHandlers, hooks: TransactionHooks = {}): ParticipantRuntime {
+    const runtime = new ParticipantRuntime({ service, handlers, ...hooks });
     this.#participants.push(runtime);
     const held = this.#held.splice(0);
     for (const request of held) this.send(request);
@@ -36,7 +39,7 @@ export class InProcessBroker implements SagaBroker {
 
   send(request: OutgoingRequest): void {
     if (this.#closed) return;
-    const participant = this.#participants.find((p) => p.handles(request.target) || p.service === serviceOf(request.target));
+    const participant = this.#participants.find((p) => p.takes(request) || p.service === serviceOf(request.target));
     if (!participant) {
       this.#held.push(request);
       return;

@@ -37,10 +37,30 @@ export const ResponseFrame = z.object({
   relatedServices: z.array(name).max(100).optional(),
 });
 
-export const ParticipantFrame = z.discriminatedUnion('type', [HelloFrame, ResponseFrame]);
+/** Participant → orchestrator: the vote on a `reserve`: `yes`, the changes can be made final; `no`, with why. */
+export const VoteFrame = z.object({
+  type: z.literal('vote'),
+  requestId: z.string().min(1).max(2000),
+  vote: z.enum(['yes', 'no']),
+  /** Why it voted no (what the hook threw or answered); absent means `null`. */
+  reason: json.optional(),
+});
+
+/** Participant → orchestrator: a `commit` or `reject` was carried out (`ok`), or failed and should be sent again. */
+export const AckFrame = z.object({
+  type: z.literal('ack'),
+  requestId: z.string().min(1).max(2000),
+  /** `false`: the hook failed; the orchestrator sends it again after a backoff. @defaultValue true */
+  ok: z.boolean().optional(),
+  reason: json.optional(),
+});
+
+export const ParticipantFrame = z.discriminatedUnion('type', [HelloFrame, ResponseFrame, VoteFrame, AckFrame]);
 export type ParticipantFrame = z.infer<typeof ParticipantFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
 export type ResponseFrame = z.infer<typeof ResponseFrame>;
+export type VoteFrame = z.infer<typeof VoteFrame>;
+export type AckFrame = z.infer<typeof AckFrame>;
 
 /** Orchestrator → participant: the answer to `hello`. */
 export const WelcomeFrame = z.object({
@@ -65,6 +85,26 @@ export const RequestFrame = z.object({
   deadline: z.number().nullable(),
 });
 
+/** A message of the two-phase commit of transaction `transactionId` (the execution's uuid) to the service. */
+const transactionFrame = <T extends 'reserve' | 'commit' | 'reject'>(type: T) =>
+  z.object({
+    type: z.literal(type),
+    requestId: z.string().min(1),
+    transactionId: z.string().min(1),
+    sagaName: z.string(),
+    attempt: z.number().int().positive(),
+    /** When the orchestrator stops waiting for this answer (ms since the epoch). */
+    deadline: z.number().nullable(),
+  });
+
+/** Orchestrator → participant: can the changes made under the transaction be made final? Answered with `vote`. */
+export const ReserveFrame = transactionFrame('reserve');
+/** Orchestrator → participant: make the transaction's changes final. Answered with `ack`. */
+export const CommitFrame = transactionFrame('commit');
+/** Orchestrator → participant: drop the transaction's changes. Answered with `ack`. */
+export const RejectFrame = transactionFrame('reject');
+export type TransactionFrame = z.infer<typeof ReserveFrame> | z.infer<typeof CommitFrame> | z.infer<typeof RejectFrame>;
+
 /** Orchestrator → participant: a frame was refused; the connection stays open unless closed after. */
 export const ErrorFrame = z.object({
   type: z.literal('error'),
@@ -75,7 +115,7 @@ export const ErrorFrame = z.object({
   requestId: z.string().optional(),
 });
 
-export const OrchestratorFrame = z.discriminatedUnion('type', [WelcomeFrame, RequestFrame, ErrorFrame]);
+export const OrchestratorFrame = z.discriminatedUnion('type', [WelcomeFrame, RequestFrame, ReserveFrame, CommitFrame, RejectFrame, ErrorFrame]);
 export type OrchestratorFrame = z.infer<typeof OrchestratorFrame>;
 export type RequestFrame = z.infer<typeof RequestFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
@@ -105,6 +145,8 @@ export const FrameError = {
   ResponseUnexpected: 'SAGA_RESPONSE_UNEXPECTED',
   /** A response to a request sent to another service. */
   ResponseWrongService: 'SAGA_RESPONSE_WRONG_SERVICE',
+  /** An answer of the wrong kind: a `vote` to anything but a `reserve`, an `ack` to anything but a `commit` or `reject`, a `response` to either. */
+  AnswerMismatch: 'SAGA_ANSWER_MISMATCH',
   /** Closes (1002): a `hello` with an unsupported protocol version. */
   ProtocolVersion: 'SAGA_PROTOCOL_VERSION',
   /** Closes (1008): `hello` names another service than the one authenticated. */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { defaultLogger, type LogFields, type SagaLogger } from '../logger.js';
+import { isTransactionPhase } from '../messages/request-id.js';
 import { serviceOf } from '../messages/saga-request.js';
 import {
   CloseCode,
@@ -21,8 +22,11 @@ import {
   type ErrorFrame,
   type FrameErrorCode,
   type HelloFrame,
+  type AckFrame,
   type RequestFrame,
   type ResponseFrame,
+  type TransactionFrame,
+  type VoteFrame,
 } from './protocol.js';
 import type { ResponseListener, SagaBroker } from './saga-broker.js';
 
@@ -310,7 +314,7 @@ export class WebSocketBroker implements SagaBroker {
     const previous = this.#inflight.get(request.requestId);
     // A re-send (recovery) goes back to the connection that has it, if it is still there:
     // participants deduplicate within their process.
-    const connection = previous && this.#usable(previous.connection) ? previous.connection : this.#pick(request.target);
+    const connection = previous && this.#usable(previous.connection) ? previous.connection : this.#pick(request);
     if (!connection) {
       this.#hold(request);
       return;
@@ -543,7 +547,8 @@ export class WebSocketBroker implements SagaBroker {
     this.#flushHeld();
   }
 
-  #response(c: Connection, frame: ResponseFrame): void {
+  /** An answer from a participant: a `response` to a request, a `vote` on a reserve, an `ack` of a commit or reject. */
+  #response(c: Connection, frame: ResponseFrame | VoteFrame | AckFrame): void {
     const entry = this.#inflight.get(frame.requestId);
     const requestId = preview(frame.requestId);
     if (!entry) {
@@ -554,10 +559,21 @@ export class WebSocketBroker implements SagaBroker {
       this.#rare('wrong-service', 'warn', 'ignored a response from a service the request was not sent to', { requestId, from: c.service, to: entry.connection.service });
       return this.#invalid(c, { type: 'error', code: FrameError.ResponseWrongService, message: `this request was sent to service "${entry.connection.service}"`, requestId });
     }
+    const expected = answerTo(entry.request);
+    if (frame.type !== expected) {
+      return this.#invalid(c, { type: 'error', code: FrameError.AnswerMismatch, message: `a ${entry.request.phase} is answered with "${expected}", not "${frame.type}"`, requestId });
+    }
     this.#inflight.delete(frame.requestId);
     entry.connection.inflight.delete(frame.requestId);
     this.#stats.responses++;
-    this.#listener?.({ requestId: frame.requestId, status: frame.status, content: (frame.content ?? null) as never, relatedServices: frame.relatedServices ?? [], service: c.service });
+    const base = { requestId: frame.requestId, relatedServices: [], service: c.service };
+    if (frame.type === 'response') {
+      this.#listener?.({ ...base, status: frame.status, content: (frame.content ?? null) as never, relatedServices: frame.relatedServices ?? [] });
+    } else if (frame.type === 'vote') {
+      this.#listener?.({ ...base, status: frame.vote === 'yes' ? 200 : 400, content: (frame.reason ?? null) as never });
+    } else {
+      this.#listener?.({ ...base, status: frame.ok === false ? 500 : 200, content: (frame.reason ?? null) as never });
+    }
   }
 
   #disconnected(c: Connection, code: number): void {
@@ -584,9 +600,12 @@ export class WebSocketBroker implements SagaBroker {
     return c.ready && !c.closing && c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount <= this.#opts.maxBufferedBytes;
   }
 
-  #pick(target: string): Connection | undefined {
+  /** A connection for the request: one that declared its target (or its whole service); any of the service for a transaction's message. */
+  #pick(request: OutgoingRequest): Connection | undefined {
+    const { target } = request;
     const service = serviceOf(target);
-    const candidates = [...this.#connections].filter((c) => this.#usable(c) && (c.targets.has(target) || c.targets.has(service)));
+    const transactional = isTransactionPhase(request.phase);
+    const candidates = [...this.#connections].filter((c) => this.#usable(c) && (transactional ? c.service === target : c.targets.has(target) || c.targets.has(service)));
     if (!candidates.length) return undefined;
     const turn = this.#roundRobin.get(target) ?? 0;
     this.#roundRobin.set(target, turn + 1);
@@ -597,13 +616,25 @@ export class WebSocketBroker implements SagaBroker {
     this.#inflight.set(request.requestId, { request, connection: c });
     c.inflight.add(request.requestId);
     this.#stats.sent++;
+    if (isTransactionPhase(request.phase)) {
+      const frame: TransactionFrame = {
+        type: request.phase,
+        requestId: request.requestId,
+        transactionId: request.uuid,
+        sagaName: request.sagaName,
+        attempt: request.attempt,
+        deadline: request.deadline,
+      };
+      this.#sendFrame(c, frame);
+      return;
+    }
     const frame: RequestFrame = {
       type: 'request',
       requestId: request.requestId,
       uuid: request.uuid,
       sagaName: request.sagaName,
       step: request.step,
-      phase: request.phase,
+      phase: request.phase as RequestFrame['phase'],
       attempt: request.attempt,
       target: request.target,
       content: request.content,
@@ -630,7 +661,7 @@ export class WebSocketBroker implements SagaBroker {
         this.#stats.expiredHeld++;
         continue;
       }
-      const c = this.#pick(request.target);
+      const c = this.#pick(request);
       if (!c) continue;
       this.#held.delete(requestId);
       this.#deliver(c, request);
@@ -782,4 +813,10 @@ function sameSecret(expected: unknown, given: string): boolean {
   const a = Buffer.from(expected);
   const b = Buffer.from(given);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The frame that answers a request: `response` to a step's, `vote` to a reserve, `ack` to a commit or reject. */
+function answerTo(request: OutgoingRequest): 'response' | 'vote' | 'ack' {
+  if (!isTransactionPhase(request.phase)) return 'response';
+  return request.phase === 'reserve' ? 'vote' : 'ack';
 }

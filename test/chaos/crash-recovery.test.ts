@@ -21,7 +21,7 @@ import {
   type SagaExecution,
   type SagaRepository,
 } from '../../src/index.js';
-import { CRASH_SAGA, CRASH_SERVICES, CRASH_STEPS, crashUuid, failsAt, type LedgerEntry } from '../support/crash-saga.js';
+import { CRASH_SAGA, CRASH_SERVICES, CRASH_STEPS, crashUuid, failsAt, type LedgerEntry, type TransactionLedgerEntry } from '../support/crash-saga.js';
 import { clearRedisPrefix } from '../support/clear-redis-prefix.js';
 import { REDIS_URL } from '../support/redis.js';
 import { ROOT } from '../support/run-script.js';
@@ -375,6 +375,27 @@ describe.each([
         }
         expect(wrong, 'ledger vs. expected effects per saga').toEqual([]);
         expect(ledger.length).toBe(SAGAS * 3 + failing.length * 2);
+
+        // ---- The two-phase commit: each service reserved and committed a finished saga's
+        // transaction exactly once, and rejected an errored one's exactly once, across the kills.
+        const transactions = participants.tagged<TransactionLedgerEntry>('TX');
+        const hooks = new Map<string, number>();
+        for (const t of transactions) hooks.set(`${t.uuid} ${t.service} ${t.phase}`, (hooks.get(`${t.uuid} ${t.service} ${t.phase}`) ?? 0) + 1);
+        const wrongTx: string[] = [];
+        for (const [i, uuid] of expectedUuids.entries()) {
+          const want = failsAt(i) ? { reserve: 0, commit: 0, reject: 1 } : { reserve: 1, commit: 1, reject: 0 };
+          for (const service of CRASH_SERVICES) {
+            for (const [phase, times] of Object.entries(want)) {
+              const got = hooks.get(`${uuid} ${service} ${phase}`) ?? 0;
+              if (got !== times) wrongTx.push(`${uuid} ${service}: ${phase} ran ${got}× (want ${times}×)`);
+            }
+          }
+          const e = executions.get(uuid)!;
+          if (!failsAt(i)) expect(e.transaction, uuid).toMatchObject({ phase: null, reserve: { ok: true }, commit: { ok: true } });
+          else expect(e.transaction, uuid).toMatchObject({ phase: null, reject: { ok: true } });
+        }
+        expect(wrongTx, 'transaction hooks vs. expected per saga and service').toEqual([]);
+        expect(transactions.length).toBe((SAGAS - failing.length) * 3 * 2 + failing.length * 3);
 
         // ---- Figures ------------------------------------------------------------------------
         const recoveries = runs.flatMap((r) => r.tagged<Recovered>('RECOVERED'));

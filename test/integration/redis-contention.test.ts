@@ -18,8 +18,12 @@ const SAGA = new Saga('contended-order')
 
 const EXECUTIONS = 50;
 const STEPS = 3;
-/** One paused version per remote step, then finished (nothing is stored before the first wait). */
-const VERSIONS = STEPS + 1;
+/**
+ * One paused version per remote step (nothing is stored before the first wait), then one per
+ * answer of the two-phase commit: each of the three services votes and acknowledges, the last
+ * acknowledgement storing the finished execution.
+ */
+const VERSIONS = STEPS + 1 + 2 * STEPS;
 
 describe('SagaManager contention on Redis', () => {
   it('two managers on one Redis resume the same executions concurrently; each transition is stored exactly once, no version gaps', async () => {

@@ -395,8 +395,9 @@ describe('SagaManager on Redis', () => {
     broker.answer(broker.last('payment.charge'));
     const done = await manager.waitFor(paused.uuid, { timeoutMs: 5_000 });
     expect(done.status).toBe(SagaStatus.Finished);
-    // Paused at reserve, paused at charge, finished: one version each, no gaps.
-    expect((await repository.load(paused.uuid))?.version).toBe(atFirstWait + 2);
+    // Paused at reserve, paused at charge, then a version for each vote and acknowledgement of the
+    // two services, the last one finished: one version each, no gaps.
+    expect((await repository.load(paused.uuid))?.version).toBe(atFirstWait + 2 + 4);
     await manager.close();
   });
 

@@ -31,8 +31,12 @@ const SAGA = new Saga('restart-order')
 
 const EXECUTIONS = 30;
 const STEPS = 3;
-/** One paused version per remote step, then finished (nothing is stored before the first wait). */
-const VERSIONS = STEPS + 1;
+/**
+ * One paused version per remote step (nothing is stored before the first wait), then one per
+ * answer of the two-phase commit: each of the three services votes and acknowledges, the last
+ * acknowledgement storing the finished execution.
+ */
+const VERSIONS = STEPS + 1 + 2 * STEPS;
 
 /** Server time the spinning script holds Redis for: the test's SIGTERM must land within it. */
 const SPIN_MS = 2_000;

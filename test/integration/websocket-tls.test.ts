@@ -92,7 +92,7 @@ interface Order {
   [key: string]: unknown;
 }
 
-const ORDER = new Saga<Order>('tls-order')
+const ORDER = new Saga<Order>('tls-order', { twoPhaseCommit: false })
   .remoteStep('reserve')
   .onExecute((ctx) => new SagaRequest('inventory.reserve', { orderId: ctx.orderId }))
   .onSuccess(async (ctx, res) => {

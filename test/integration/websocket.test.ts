@@ -250,7 +250,9 @@ interface Order {
 
 
 /** inventory.reserve (compensated by inventory.release), then payment.charge. */
-const ORDER = new Saga<Order>('ws-order')
+// The sagas here skip the two-phase commit, so frame counts are the steps' own; the commit over
+// the wire has its own tests (websocket-transactions.test.ts).
+const ORDER = new Saga<Order>('ws-order', { twoPhaseCommit: false })
   .remoteStep('reserve')
   .onExecute((ctx) => new SagaRequest('inventory.reserve', { orderId: ctx.orderId }))
   .onSuccess(async (ctx, res) => {
@@ -265,7 +267,7 @@ const ORDER = new Saga<Order>('ws-order')
   .commit();
 
 /** inventory.reserve only. */
-const RESERVE = new Saga<Order>('ws-reserve')
+const RESERVE = new Saga<Order>('ws-reserve', { twoPhaseCommit: false })
   .remoteStep('reserve')
   .onExecute((ctx) => new SagaRequest('inventory.reserve', { orderId: ctx.orderId }))
   .onSuccess(async (ctx, res) => {
@@ -432,7 +434,7 @@ describe('holding requests until a participant connects', () => {
   it('holds a request whose target no connection declares, even if its service is connected for other targets', async () => {
     const { broker } = await startBroker();
     const manager = startManager({ broker });
-    const count = new Saga<Order>('ws-count')
+    const count = new Saga<Order>('ws-count', { twoPhaseCommit: false })
       .remoteStep('count')
       .onExecute(() => new SagaRequest('inventory.count', {}))
       .onSuccess(async (ctx, res) => {
@@ -875,7 +877,7 @@ describe('bad input: error frames, and the orchestrator carries on', () => {
     // One frame bigger than what the kernel buffers on loopback for a peer that does not read: a
     // write counts as queued until all of it is written, so it stays over the limit.
     const BIG = 8 * 1024 * 1024;
-    const big = new Saga<Order>('ws-big')
+    const big = new Saga<Order>('ws-big', { twoPhaseCommit: false })
       .remoteStep('store')
       .onExecute(() => new SagaRequest('warehouse.store', { blob: 'x'.repeat(BIG) }))
       .onSuccess(async (ctx, res) => {
@@ -1085,7 +1087,7 @@ describe('timeouts and retries on fake time, over the wire', () => {
         return info.attempt === 1 ? never() : { bookingId: `bk-${info.attempt}` };
       },
     });
-    const saga = new Saga<Order>('ws-book-timeout')
+    const saga = new Saga<Order>('ws-book-timeout', { twoPhaseCommit: false })
       .remoteStep('book')
       .onExecute(() => new SagaRequest('carrier.book', {}))
       .onSuccess(async (ctx, res) => {
@@ -1145,7 +1147,7 @@ describe('timeouts and retries on fake time, over the wire', () => {
         return {};
       },
     });
-    const saga = new Saga<Order>('ws-book-times-out')
+    const saga = new Saga<Order>('ws-book-times-out', { twoPhaseCommit: false })
       .remoteStep('reserve')
       .onExecute((ctx) => new SagaRequest('inventory.reserve', { orderId: ctx.orderId }))
       .onSuccess(async (ctx, res) => {

@@ -6,7 +6,7 @@
  */
 import { createActor } from 'xstate';
 import { compileDefinition, redeliverFinishedChildren, type CompiledSaga, type SagaActor } from '../../machines/compile.js';
-import type { SagaChartEffect } from '../../machines/effects.js';
+import { chartEffects, waitOwner } from '../../machines/effects.js';
 import { pendingWork } from '../../machines/read.js';
 import type { StateTable, TableEffect, TableState } from '../../machines/table/state-table.js';
 import type { HandlerInput, HandlerOutput, SagaMachineEvent } from '../../machines/types.js';
@@ -27,6 +27,7 @@ export interface ChartEngine {
   can(event: SagaMachineEvent): boolean;
 }
 
+const byTimer = (a: SagaTimer, b: SagaTimer) => a.at - b.at || (a.event.step < b.event.step ? -1 : a.event.step > b.event.step ? 1 : 0);
 const byRequestId = (a: OutgoingRequest, b: OutgoingRequest) => (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0);
 
 /** The chart run by an XState actor (what `createSagaActor` gives users). */
@@ -74,7 +75,7 @@ export class ActorEngine implements ChartEngine {
   }
 
   timers(): SagaTimer[] {
-    return pendingWork(this.#actor.getSnapshot()).timers;
+    return pendingWork(this.#actor.getSnapshot()).timers.sort(byTimer);
   }
 
   view() {
@@ -140,12 +141,14 @@ export class TableEngine implements ChartEngine {
           if ((output as unknown) instanceof Promise) output = await (output as unknown as Promise<HandlerOutput>);
           next.push(...this.#table.resolveTask(this.#state, effect.path, output));
         } else if (effect.type === 'stopped') {
-          this.#waits.delete(effect.path[effect.path.length - 1]!);
+          const child = effect.path[effect.path.length - 1]!;
+          for (const key of [...this.#waits.keys()]) if (waitOwner(key) === child) this.#waits.delete(key);
         } else {
-          const e = effect.effect as SagaChartEffect;
-          if (e.kind === 'settled') this.#waits.delete(e.key);
-          else if (e.kind === 'request') this.#waits.set(e.key, { ...this.#waits.get(e.key), request: e.request });
-          else this.#waits.set(e.key, { ...this.#waits.get(e.key), timer: e.timer });
+          for (const e of chartEffects(effect.effect)) {
+            if (e.kind === 'settled') this.#waits.delete(e.key);
+            else if (e.kind === 'request') this.#waits.set(e.key, { ...this.#waits.get(e.key), request: e.request });
+            else this.#waits.set(e.key, { ...this.#waits.get(e.key), timer: e.timer });
+          }
         }
       }
       queue = next;
@@ -161,7 +164,7 @@ export class TableEngine implements ChartEngine {
   }
 
   timers(): SagaTimer[] {
-    return [...this.#waits.values()].flatMap((w) => (w.timer ? [w.timer] : []));
+    return [...this.#waits.values()].flatMap((w) => (w.timer ? [w.timer] : [])).sort(byTimer);
   }
 
   view() {

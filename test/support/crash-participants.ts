@@ -1,10 +1,11 @@
 // The participants of the crash test (test/chaos/crash-recovery.test.ts): one child process
 // hosting the three services, never killed. Env: URL (the orchestrator's broker), TOKENS (JSON).
 // Every handler execution writes one `LEDGER {json}` line to stdout (a duplicate request that the
-// SDK answers from memory runs no handler, so it writes none). Prints `READY` once all three are
+// SDK answers from memory runs no handler, so it writes none), and every run of a two-phase-commit
+// hook one `TX {json}` line. Prints `READY` once all three are
 // connected the first time.
 import { connectParticipant, SagaBusinessError, type ParticipantHandler, type ParticipantRequestInfo, type SagaLogger } from '../../src/index.js';
-import { CRASH_SERVICES, CRASH_STEPS, failsAt, type LedgerEntry } from './crash-saga.js';
+import { CRASH_SERVICES, CRASH_STEPS, failsAt, type LedgerEntry, type TransactionLedgerEntry } from './crash-saga.js';
 
 const url = process.env.URL;
 const tokens = JSON.parse(process.env.TOKENS ?? '{}') as Record<string, string>;
@@ -55,6 +56,13 @@ const handlersOf = (service: string): Record<string, ParticipantHandler> => {
   };
 };
 
+/** A hook that answers after 5–30 ms (so commits are in flight when the orchestrator dies), writing its ledger line. */
+const transactionHook = (service: string) => async (transactionId: string, info: ParticipantRequestInfo) => {
+  await sleep(5 + Math.random() * 25);
+  const entry: TransactionLedgerEntry = { uuid: transactionId, service, phase: info.phase as TransactionLedgerEntry['phase'], attempt: info.attempt };
+  process.stdout.write(`TX ${JSON.stringify(entry)}\n`);
+};
+
 const participants = await Promise.all(
   CRASH_SERVICES.map((service) =>
     connectParticipant({
@@ -62,6 +70,9 @@ const participants = await Promise.all(
       service,
       token: tokens[service] ?? '',
       handlers: handlersOf(service),
+      onReserve: transactionHook(service),
+      onCommit: transactionHook(service),
+      onReject: transactionHook(service),
       instance: `${service}-${process.pid}`,
       reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
       logger,

@@ -1,4 +1,4 @@
-import { Saga, SagaRequest } from '../../src/index.js';
+import { Saga, SagaRequest, type StepPhase, type TransactionPhase } from '../../src/index.js';
 
 /**
  * The saga of the crash test (test/chaos/crash-recovery.test.ts), shared by the orchestrator
@@ -34,11 +34,19 @@ export interface LedgerEntry {
   requestId: string;
   uuid: string;
   step: string;
-  phase: 'execute' | 'compensate';
+  phase: StepPhase;
   attempt: number;
   action: string;
   index: number;
   outcome: 'ok' | 'refused';
+}
+
+/** A line of a participant's transaction ledger: one run of a two-phase-commit hook. */
+export interface TransactionLedgerEntry {
+  uuid: string;
+  service: string;
+  phase: TransactionPhase;
+  attempt: number;
 }
 
 export const CRASH_SAGA = new Saga<CrashOrder>('crash-order')

@@ -1,5 +1,6 @@
 import {
   InProcessBroker,
+  isTransactionPhase,
   SagaManager,
   type SagaExecution,
   type SagaResponseData,
@@ -59,14 +60,27 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
  */
 export class ManualBroker implements SagaBroker {
   readonly requests: OutgoingRequest[] = [];
+  /** The two-phase commit's messages (reserve, commit, reject), apart from the steps' requests. */
+  readonly transactions: OutgoingRequest[] = [];
   listener: ResponseListener | undefined;
+  /** `yes`: every service votes yes and acknowledges at once (the default); `manual`: the test answers them. */
+  readonly #votes: 'yes' | 'manual';
+
+  constructor(options: { transactions?: 'yes' | 'manual' } = {}) {
+    this.#votes = options.transactions ?? 'yes';
+  }
 
   attach(listener: ResponseListener): void {
     this.listener = listener;
   }
 
   send(request: OutgoingRequest): void {
-    this.requests.push(request);
+    if (!isTransactionPhase(request.phase)) {
+      this.requests.push(request);
+      return;
+    }
+    this.transactions.push(request);
+    if (this.#votes === 'yes') setImmediate(() => this.answer(request, 200, request.phase === 'reserve' ? { vote: 'yes' } : { ack: true }));
   }
 
   /** The last request sent to `target`. */

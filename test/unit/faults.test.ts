@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  isTransactionPhase,
   InMemorySagaRepository,
   Saga,
   SagaRequest,
@@ -34,7 +35,7 @@ const ORDER = new Saga('faults')
   .onExecute(() => new SagaRequest('payment.charge', {}))
   .commit();
 
-/** A broker whose send() throws for chosen targets (it should queue and retry instead). */
+/** A broker whose send() throws for chosen targets (it should queue and retry instead); every service acknowledges the two-phase commit's messages. */
 class ThrowingBroker implements SagaBroker {
   readonly sent: OutgoingRequest[] = [];
   listener: ResponseListener | undefined;
@@ -44,6 +45,10 @@ class ThrowingBroker implements SagaBroker {
   }
   send(request: OutgoingRequest): void {
     if (this.failing(request)) throw new Error('socket closed under me');
+    if (isTransactionPhase(request.phase)) {
+      setImmediate(() => this.listener?.({ requestId: request.requestId, status: 200, content: {}, relatedServices: [] }));
+      return;
+    }
     this.sent.push(request);
   }
   async close(): Promise<void> {}

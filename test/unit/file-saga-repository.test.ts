@@ -357,7 +357,7 @@ describe('FileSagaRepository under a SagaManager', () => {
     const done = await b.waitFor(paused.uuid, { timeoutMs: 5_000 });
     expect(done.status).toBe(SagaStatus.Finished);
     expect(done.context.get('reservation')).toBe('r-7');
-    expect(broker.sent.map((r) => r.target)).toEqual(['inventory.reserve', 'payment.charge']);
+    expect(broker.sent.map((r) => `${r.phase} ${r.target}`)).toEqual(['execute inventory.reserve', 'execute payment.charge', 'reserve inventory', 'reserve payment', 'commit inventory', 'commit payment']);
     await b.close();
     const stored = await reopened.load(paused.uuid);
     expect(stored).toMatchObject({ status: SagaStatus.Finished });

@@ -207,7 +207,11 @@ describe('SagaManager waits, refusals and decisions', () => {
     expect(rolledBack.status).toBe(SagaStatus.Errored);
     expect(rolledBack.error?.code).toBe('SAGA_REJECTED');
     expect(seen).toEqual(['inventory.reserve', 'payment.charge', 'inventory.release']);
-    await expect(rolledBack.rollback()).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE' });
+    // A second rollback answers the same; a commit after it is refused.
+    const again = await rolledBack.rollback();
+    expect(again.toJSON()).toEqual(rolledBack.toJSON());
+    await expect(rolledBack.commit()).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE' });
+    expect(seen).toHaveLength(3);
     await manager.close();
   });
 });
@@ -251,7 +255,9 @@ describe('the cache of executions paused on disk', () => {
     const done = await a.waitFor(paused.uuid, { timeoutMs: 5_000 });
     expect(done.status).toBe(SagaStatus.Finished);
     expect(done.context.reservation).toBe('r-b');
-    expect((await repository.load(paused.uuid))?.version).toBe(3);
+    // Stored by B on the reserve's answer, by A on the charge's, then on each of the four votes and acknowledgements.
+    expect((await repository.load(paused.uuid))?.version).toBe(7);
+    expect(brokerA.transactions.map((r) => `${r.phase} ${r.target}`).sort()).toEqual(['commit inventory', 'commit payment', 'reserve inventory', 'reserve payment']);
     await a.close();
     await b.close();
   });
@@ -294,7 +300,16 @@ describe('SagaManager across restarts and versions', () => {
     expect(broker.sent[0]?.requestId).toBe(sent.requestId);
     const done = await b.waitFor(paused.uuid, { timeoutMs: 5_000 });
     expect(done.status).toBe(SagaStatus.Finished);
-    expect(broker.sent.map((r) => r.target)).toEqual(['inventory.reserve', 'payment.charge']);
+    // The steps' requests, then the two-phase commit with both services that took part.
+    expect(broker.sent.map((r) => `${r.phase} ${r.target}`)).toEqual([
+      'execute inventory.reserve',
+      'execute payment.charge',
+      'reserve inventory',
+      'reserve payment',
+      'commit inventory',
+      'commit payment',
+    ]);
+    expect(done.transaction).toMatchObject({ id: paused.uuid, phase: null, reserve: { ok: true }, commit: { ok: true } });
     await b.close();
   });
 
@@ -357,7 +372,8 @@ describe('inspection', () => {
     expect(new Set(events.map((e) => ref(e).sessionId))).toEqual(new Set([paused.uuid]));
     expect(new Set(events.map((e) => (e as { rootId?: string }).rootId))).toEqual(new Set([paused.uuid]));
     const sent = events.filter((e) => e.type === '@xstate.event').map((e) => (e as { event: { type: string } }).event.type);
-    expect(sent.filter((t) => t === 'saga.response')).toHaveLength(2);
+    // Two steps' responses, then a vote and an acknowledgement from each of the two services.
+    expect(sent.filter((t) => t === 'saga.response')).toHaveLength(6);
     expect(sent[0]).toBe('xstate.init');
     expect(sent).toContain('saga.start');
     expect(sent).toContain('xstate.done.actor.validate:onExecute');

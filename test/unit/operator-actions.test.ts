@@ -10,6 +10,7 @@ import {
   Saga,
   SagaInvalidStateError,
   SagaRequest,
+  SagaRollbackError,
   SagaStatus,
   SagaStepStatus,
   type SagaExecution,
@@ -79,7 +80,11 @@ describe.each(['memory', 'disk'] as const)('on an execution in %s', (where) => {
     broker.answer(broker.last('payment.charge'), 200);
     await until(async () => manager.stats().ignoredResponses.late === 1, 'the late answer is ignored');
     expect((await manager.get(uuid)).status).toBe(SagaStatus.Errored);
-    await expect(manager.abort(uuid)).rejects.toBeInstanceOf(SagaInvalidStateError);
+    // A second abort answers the same, and nothing more is sent; a retry of the step is refused.
+    const sent = broker.requests.length;
+    expect((await manager.abort(uuid)).toJSON()).toEqual((await manager.get(uuid)).toJSON());
+    expect(broker.requests).toHaveLength(sent);
+    await expect(manager.retryStep(uuid, 'charge')).rejects.toBeInstanceOf(SagaInvalidStateError);
   });
 
   it('retryStep() sends the waiting request again as a new attempt; the old attempt’s answer is ignored', async () => {
@@ -128,7 +133,14 @@ describe('commit decisions and compensations, recorded', () => {
     broker.answer(broker.last('payment.refund'), 400, { cannot: true });
     await until(() => broker.requests.some((r) => r.target === 'inventory.release'), 'release sent');
     broker.answer(broker.last('inventory.release'));
-    const rolledBack: SagaExecution = await rollingBack;
+    // A compensation failed: the rollback ended, but not cleanly.
+    const failed = await rollingBack.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(failed).toBeInstanceOf(SagaRollbackError);
+    expect(failed).toMatchObject({ code: 'SAGA_ROLLBACK_FAILED', steps: ['charge'] });
+    const rolledBack: SagaExecution = (failed as SagaRollbackError).execution;
     expect(rolledBack.status).toBe(SagaStatus.Errored);
     expect(stepOf(rolledBack, 'charge').status).toBe(SagaStepStatus.ErroredOnFailure);
     const resolved = await manager.resolveCompensation(rolledBack.uuid, 'charge', { note: 'refunded by hand, ticket 42' });

@@ -172,7 +172,8 @@ const SUCCESS: Scenario = {
       ['done', SagaStepStatus.Finished, false],
     ]);
     expect(view(outcome, 'ship').attempts).toBe(2);
-    expect(answered).toEqual(['execute:charge:1', 'execute:ship:1', 'execute:ship:2']);
+    // Then the two-phase commit with the services that took part: all reserve, then all commit.
+    expect(answered).toEqual(['execute:charge:1', 'execute:ship:1', 'execute:ship:2', 'reserve:$tx/payment:1', 'reserve:$tx/shipping:1', 'commit:$tx/payment:1', 'commit:$tx/shipping:1']);
   },
 };
 
@@ -216,7 +217,8 @@ const REFUSED: Scenario = {
     ]);
     expect(view(outcome, 'charge').compensation).toBeNull();
     expect(outcome.failure).toMatchObject({ step: 'charge' });
-    expect(answered).toEqual(['execute:reserve:1', 'execute:charge:1', 'compensate:reserve:1']);
+    // The rollback ends by rejecting the transactions of every service that took part.
+    expect(answered).toEqual(['execute:reserve:1', 'execute:charge:1', 'compensate:reserve:1', 'reject:$tx/inventory:1', 'reject:$tx/payment:1']);
   },
 };
 
@@ -265,7 +267,7 @@ const BRANCH: Scenario = {
       ['notify', SagaStepStatus.Finished, null],
     ]);
     expect(view(outcome, 'shipping').branch).toBe('express');
-    expect(answered).toEqual(['execute:shipping/express/book:1', 'execute:notify:1']);
+    expect(answered).toEqual(['execute:shipping/express/book:1', 'execute:notify:1', 'reserve:$tx/courier:1', 'reserve:$tx/mail:1', 'commit:$tx/courier:1', 'commit:$tx/mail:1']);
   },
 };
 
@@ -315,6 +317,9 @@ const COMPENSATE: Scenario = {
       'compensate:goods/stock/reserve:1',
       'compensate:hold:1',
       'compensate:hold:2',
+      'reject:$tx/bank:1',
+      'reject:$tx/inventory:1',
+      'reject:$tx/payment:1',
     ]);
   },
 };

@@ -21,6 +21,7 @@ import {
   SagaBusinessError,
   SagaRequest,
   SagaStatus,
+  isTransactionPhase,
   type JsonValue,
   type OutgoingRequest,
   type SagaResponseData,
@@ -33,6 +34,8 @@ type Answer = { status: 200 | 400 | 500; content: JsonValue };
 
 interface Script {
   respond(request: OutgoingRequest, turn: number): Answer;
+  /** How a service answers a reserve, commit or reject (default: yes, acknowledged). */
+  vote?(request: OutgoingRequest, turn: number): Answer;
   /** Chance of letting a request's deadline fire instead of answering it (steps with a timeout). */
   timeoutRate?: number;
   autocommit?: boolean;
@@ -49,10 +52,11 @@ interface Tally {
   swaps: number;
   stale: number;
   interrupts: number;
+  transactions: Record<'committed' | 'rejected' | 'none', number>;
   ends: Record<string, number>;
 }
 
-const tally: Tally = { restPoints: 0, swaps: 0, stale: 0, interrupts: 0, ends: {} };
+const tally: Tally = { restPoints: 0, swaps: 0, stale: 0, interrupts: 0, transactions: { committed: 0, rejected: 0, none: 0 }, ends: {} };
 
 function sameOrThrow(label: string, what: string, a: unknown, b: unknown): void {
   if (isDeepStrictEqual(a, b)) return;
@@ -138,13 +142,16 @@ async function drive(label: string, saga: Saga<object>, data: Record<string, unk
       continue;
     }
     if (request) {
-      const timer = timers.find((t) => t.event.step === request.step && t.event.phase === request.phase);
+      const transactional = isTransactionPhase(request.phase);
+      // A transaction's parts share their phase's deadline (step `$tx`).
+      const timer = timers.find((t) => t.event.phase === request.phase && t.event.step === (transactional ? '$tx' : request.step));
       if (timer && rng.chance(script.timeoutRate ?? 0)) {
         clock.advance(Math.max(0, timer.at - clock.now()));
         await both(timer.event);
       } else {
         answered.push(request);
-        await both(responseTo(request, script.respond(request, turn)));
+        const answer = transactional ? (script.vote?.(request, turn) ?? { status: 200, content: { ok: true } }) : script.respond(request, turn);
+        await both(responseTo(request, answer));
       }
       continue;
     }
@@ -156,7 +163,8 @@ async function drive(label: string, saga: Saga<object>, data: Record<string, unk
     }
     throw new Error(`${label}: stuck in ${JSON.stringify((table.persisted() as { value: unknown }).value)} with nothing to answer`);
   }
-  throw new Error(`${label}: did not end`);
+  const at = table.persisted() as { value: unknown };
+  throw new Error(`${label}: did not end; in ${JSON.stringify(at.value)} waiting on ${JSON.stringify(table.requests().map((r) => r.requestId))}, ${JSON.stringify(table.timers())}`);
 }
 
 function count(view: { status: string }): void {
@@ -294,11 +302,54 @@ describe('the transition table against XState', () => {
     }
   });
 
+  it('the two-phase commit: votes refused, reserves timing out, commits and rejects failing and sent again, operator retries and aborts', async () => {
+    const saga = new Saga('two-phase', { commitTimeoutMs: 300, commitRetryBackoffMs: 40 })
+      .remoteStep('reserve')
+      .onExecute(() => new SagaRequest('stock.reserve', {}))
+      .onFailure(() => new SagaRequest('stock.release', {}))
+      .localStep('note')
+      .onExecute((ctx) => {
+        ctx.noted = true;
+      })
+      .remoteStep('charge')
+      .onExecute(() => new SagaRequest('payment.charge', {}))
+      .onFailure(() => new SagaRequest('payment.refund', {}))
+      .remoteStep('ship')
+      .onExecute(() => new SagaRequest('shipping.arrange', {}))
+      .commit();
+    const decisions = [true, false, 'rollback'] as const;
+    for (let seed = 1; seed <= 48; seed++) {
+      const rng = mulberry32(seed * 15485863);
+      const view = await drive(
+        `two-phase-${seed}`,
+        saga,
+        {},
+        {
+          autocommit: seed % 4 !== 0,
+          commit: decisions[seed % 3]!,
+          timeoutRate: seed % 5 === 0 ? 0.25 : 0.05,
+          interruptRate: seed % 6 === 0 ? 0.15 : 0,
+          respond: (request): Answer => (request.target === 'shipping.arrange' && seed % 7 === 0 ? { status: 400, content: { noCourier: true } } : { status: 200, content: {} }),
+          vote: (request): Answer => {
+            const roll = rng.next();
+            if (request.phase === 'reserve') return roll < 0.2 ? { status: 400, content: { insufficient: true } } : roll < 0.25 ? { status: 500, content: { crash: true } } : { status: 200, content: {} };
+            return roll < 0.3 ? { status: 500, content: { down: true } } : { status: 200, content: {} };
+          },
+        },
+        rng,
+      );
+      count(view);
+      tally.transactions[view.transaction.commit ? 'committed' : view.transaction.reject ? 'rejected' : 'none']++;
+    }
+  });
+
   it('compared enough: rest points, swaps, stale events, and both endings', () => {
     expect(tally.restPoints).toBeGreaterThan(3_000);
     expect(tally.swaps).toBeGreaterThan(500);
     expect(tally.stale).toBeGreaterThan(100);
     expect(tally.interrupts).toBeGreaterThan(20);
+    expect(tally.transactions.committed).toBeGreaterThan(5);
+    expect(tally.transactions.rejected).toBeGreaterThan(5);
     expect(tally.ends[SagaStatus.Finished]).toBeGreaterThan(50);
     expect(tally.ends[SagaStatus.Errored]).toBeGreaterThan(300);
   });
