@@ -96,7 +96,7 @@ const countBy = (key: (e: SagaExecution) => string | null) => {
   return out;
 };
 const byStatus = countBy((e) => e.status);
-const byCause = countBy((e) => (e.error ? `${e.error.step}: ${e.error.code}` : null));
+const byCause = countBy((e) => (e.error ? `${e.error.step ?? 'two-phase commit'}: ${e.error.code}` : null));
 
 function story(execution: SagaExecution) {
   return {
@@ -109,6 +109,8 @@ function story(execution: SagaExecution) {
 }
 const declined = executions.find((e) => e.error?.step === 'charge');
 const timedOut = executions.find((e) => e.error?.code === 'SAGA_STEP_TIMEOUT');
+const refusedCommit = executions.find((e) => e.error?.code === 'SAGA_COMMIT_FAILED');
+const committed = executions.find((e) => e.status === 'finished');
 
 console.log(`\nDone in ${elapsed.toFixed(1)} s (${(orders.length / elapsed).toFixed(0)} sagas/s).`);
 console.log('\nExecutions by status:');
@@ -118,13 +120,23 @@ for (const [cause, n] of Object.entries(byCause)) console.log(`  ${cause.padEnd(
 for (const [title, e] of [
   ['A declined order', declined],
   ['The order whose courier never answered', timedOut],
+  ['The order inventory would not commit', refusedCommit],
+  ['A committed order', committed],
 ] as const) {
   if (!e) continue;
   const s = story(e);
-  console.log(`\n${title}: ${s.orderId} (${s.uuid})\n  failed at ${s.error?.step}: ${s.error?.code} — ${s.error?.message}`);
+  console.log(`\n${title}: ${s.orderId} (${s.uuid})${s.error ? `\n  failed at ${s.error.step ?? 'the two-phase commit'}: ${s.error.code} — ${s.error.message}` : ''}`);
   for (const step of s.steps) console.log(`  ${step.step.padEnd(40)} ${step.status}${step.compensated ? ', compensated' : ''}`);
   console.log(`  participants applied, in order: ${s.participants.join(' → ')}`);
 }
 console.log(
-  `\nSUMMARY ${JSON.stringify({ orders: orders.length, byStatus, byCause, declined: declined ? story(declined) : null, timedOut: timedOut ? story(timedOut) : null })}`,
+  `\nSUMMARY ${JSON.stringify({
+    orders: orders.length,
+    byStatus,
+    byCause,
+    declined: declined ? story(declined) : null,
+    timedOut: timedOut ? story(timedOut) : null,
+    refusedCommit: refusedCommit ? story(refusedCommit) : null,
+    committed: committed ? story(committed) : null,
+  })}`,
 );

@@ -7,13 +7,15 @@ import { createServices } from './participants.js';
 const service = process.argv[2] ?? '';
 const url = process.env.SAGACHART_URL;
 const token = process.env.SAGACHART_TOKEN;
-const handlers = createServices((entry) => process.stdout.write(`LEDGER ${JSON.stringify(entry)}\n`))[service];
-if (!handlers || !url || !token) {
+const services = createServices((entry) => process.stdout.write(`LEDGER ${JSON.stringify(entry)}\n`));
+const definition = Object.hasOwn(services, service) ? services[service] : undefined;
+if (!definition || !url || !token) {
   console.error(`usage: SAGACHART_URL=ws://… SAGACHART_TOKEN=… participant.ts <inventory|payment|shipping>`);
   process.exit(2);
 }
 
-const participant = await connectParticipant({ url, service, token, handlers, instance: `${service}-${process.pid}` });
+// The handlers, and the two-phase commit's hooks of the services that hold changes until commit.
+const participant = await connectParticipant({ url, service, token, ...definition, instance: `${service}-${process.pid}` });
 process.stdout.write(`READY ${service}\n`);
 
 const stop = async () => {

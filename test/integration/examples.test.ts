@@ -59,15 +59,35 @@ describe('the order-saga demo (npm start)', () => {
       byCause: Record<string, number>;
       declined: Story;
       timedOut: Story;
+      refusedCommit: Story;
+      committed: Story;
     };
-    // Orders 5, 10, 15, 20 are declined at payment; order 7's courier never answers.
+    // Orders 5, 10, 15, 20 are declined at payment; order 7's courier never answers; inventory
+    // votes no on committing order 11's stock, under audit.
     expect(summary.orders).toBe(20);
-    expect(summary.byStatus).toEqual({ finished: 15, errored: 5 });
-    expect(summary.byCause).toEqual({ 'charge: SAGA_PARTICIPANT_REJECTED': 4, 'shipping/express-shipping/book-courier: SAGA_STEP_TIMEOUT': 1 });
-    expect(summary.declined.participants).toEqual(['inventory.reserve', 'inventory.release']);
+    expect(summary.byStatus).toEqual({ finished: 14, errored: 6 });
+    expect(summary.byCause).toEqual({
+      'charge: SAGA_PARTICIPANT_REJECTED': 4,
+      'shipping/express-shipping/book-courier: SAGA_STEP_TIMEOUT': 1,
+      'two-phase commit: SAGA_COMMIT_FAILED': 1,
+    });
+    // A rollback ends by rejecting the transaction at inventory, which holds its changes under it.
+    expect(summary.declined.participants).toEqual(['inventory.reserve', 'inventory.release', 'inventory.reject']);
     expect(summary.declined.steps.find((s) => s.step === 'reserve-stock')).toEqual({ step: 'reserve-stock', status: 'finished', compensated: true });
     expect(summary.timedOut.orderId).toBe('order-007-slow');
-    expect(summary.timedOut.participants).toEqual(['inventory.reserve', 'payment.charge', 'payment.refund', 'inventory.release']);
+    expect(summary.timedOut.participants).toEqual(['inventory.reserve', 'payment.charge', 'payment.refund', 'inventory.release', 'inventory.reject']);
+    expect(summary.refusedCommit.orderId).toBe('order-011');
+    expect(summary.refusedCommit.participants).toEqual([
+      'inventory.reserve',
+      'payment.charge',
+      'shipping.standard',
+      'inventory.vote no',
+      'shipping.cancel',
+      'payment.refund',
+      'inventory.release',
+      'inventory.reject',
+    ]);
+    expect(summary.committed.participants).toEqual(['inventory.reserve', 'payment.charge', 'shipping.standard', 'inventory.vote yes', 'inventory.commit']);
     expect(stdout).toContain('Executions by status:');
   });
 
