@@ -2,7 +2,7 @@ import { assign, createActor, sendTo, setup, type Actor, type ActorOptions, type
 import { systemClock, type Clock } from '../src/clock.js';
 import type { Saga } from '../src/definition/saga.js';
 import { SagaNotCommittedError } from '../src/errors/saga-not-committed-error.js';
-import { chartActions, type ActionArgs } from './actions.js';
+import { chartActions, notOk, type ActionArgs } from './actions.js';
 import { compensationFailed } from './compensation.js';
 import { createHandlerActor, handlerRunner, type HandlerRunner } from './handler-actor.js';
 import { isTransactionStep, transactionChildId } from './effects.js';
@@ -10,7 +10,7 @@ import { createRemoteStepMachine } from './remote-step-machine.js';
 import { createTransactionMachine } from './transaction-machine.js';
 import { StateTable } from './table/state-table.js';
 import { AWAITING_COMMIT_ID, COMMIT_ID, compileList, ERRORED_ID, FINISHED_ID, REJECT_ID, type CompiledStep } from './step-states.js';
-import type { SagaMachineContext, SagaMachineEvent, SagaMachineInput, TransactionInput, TransactionOutput } from './types.js';
+import { SAGA_CALLBACK_STEP, type HandlerInput, type SagaMachineContext, type SagaMachineEvent, type SagaMachineInput, type TransactionInput, type TransactionOutput } from './types.js';
 import type { TransactionPhase } from '../src/messages/request-id.js';
 
 function machineSetup(runHandler: HandlerRunner, clock: Clock) {
@@ -61,7 +61,7 @@ function indexSteps(steps: readonly CompiledStep[], into: Map<string, CompiledSt
  * that took part to reserve, then tells them all to commit; `$reject`, where every rollback ends,
  * tells them all to reject. Each phase is a `transaction` child (see `transaction-machine.ts`).
  */
-function transactionStates(saga: Saga<object>, a: ReturnType<typeof chartActions>, clock: Clock, lastCompensation: string) {
+function transactionStates(saga: Saga<object>, a: ReturnType<typeof chartActions>, clock: Clock, lastCompensation: string, ends: Ends) {
   const { twoPhaseCommit, commitTimeoutMs, commitRetryBackoffMs } = saga.options;
   const noTransactions = ({ context }: ActionArgs) => !twoPhaseCommit || context.services.length === 0;
   const phase = (name: TransactionPhase, onDone: unknown) => ({
@@ -107,25 +107,66 @@ function transactionStates(saga: Saga<object>, a: ReturnType<typeof chartActions
       id: COMMIT_ID,
       initial: 'decide',
       states: {
-        decide: { always: [{ guard: noTransactions, target: `#${FINISHED_ID}` }, { target: 'reserve' }] },
+        decide: { always: [{ guard: noTransactions, target: ends.succeeded }, { target: 'reserve' }] },
         // Nothing is decided yet: an operator may still abort.
         reserve: { tags: ['paused'], invoke: reserve.invoke, on: { ...reserve.on, 'saga.abort': { target: lastCompensation, actions: [a.aborted, a.remember('abort')] } } },
-        commit: { tags: ['paused'], ...phase('commit', { target: `#${FINISHED_ID}`, actions: recordPhase }) },
+        commit: { tags: ['paused'], ...phase('commit', { target: ends.succeeded, actions: recordPhase }) },
       },
     },
     '$reject': {
       id: REJECT_ID,
       initial: 'decide',
       states: {
-        decide: { always: [{ guard: noTransactions, target: `#${ERRORED_ID}` }, { target: 'reject' }] },
-        reject: { tags: ['paused', 'compensating'], ...phase('reject', { target: `#${ERRORED_ID}`, actions: recordPhase }) },
+        decide: { always: [{ guard: noTransactions, target: ends.failed }, { target: 'reject' }] },
+        reject: { tags: ['paused', 'compensating'], ...phase('reject', { target: ends.failed, actions: recordPhase }) },
       },
     },
   };
 }
 
+/** Where an execution goes once it has succeeded or its rollback has ended: its saga-level callback, if it has one, then `finished` or `errored`. */
+interface Ends {
+  succeeded: string;
+  failed: string;
+}
+
+const ON_SUCCESS_ID = '$on-success';
+const ON_FAILURE_ID = '$on-failure';
+
+/**
+ * The states of the definition's saga-level callbacks: each runs its handler, keeps the context
+ * it leaves, and goes on to the end whatever happens (a failure is recorded in `callbackErrors`).
+ */
+function callbackStates(saga: Saga<object>, a: ReturnType<typeof chartActions>): Record<string, unknown> {
+  const states: Record<string, unknown> = {};
+  const failed = (hook: 'onSuccess' | 'onFailure') =>
+    assign((args: ActionArgs) => ({ callbackErrors: { ...(args.context.callbackErrors ?? {}), [hook]: a.handlerError(args) } }));
+  const state = (hook: 'onSuccess' | 'onFailure', id: string, next: string) => ({
+    id,
+    invoke: {
+      id: `${SAGA_CALLBACK_STEP}:${hook}`,
+      src: 'handler',
+      input: ({ context }: ActionArgs): HandlerInput => ({
+        step: SAGA_CALLBACK_STEP,
+        hook,
+        data: context.data,
+        ...(hook === 'onFailure' && context.failure ? { failure: context.failure } : {}),
+      }),
+      onDone: [{ guard: notOk, target: next, actions: failed(hook) }, { target: next, actions: a.setData }],
+      onError: { target: next, actions: failed(hook) },
+    },
+  });
+  if (saga.callbacks.onSuccess) states[ON_SUCCESS_ID] = state('onSuccess', ON_SUCCESS_ID, `#${FINISHED_ID}`);
+  if (saga.callbacks.onFailure) states[ON_FAILURE_ID] = state('onFailure', ON_FAILURE_ID, `#${ERRORED_ID}`);
+  return states;
+}
+
 function build(saga: Saga<object>, clock: Clock): CompiledSaga {
   const a = chartActions(clock);
+  const ends: Ends = {
+    succeeded: saga.callbacks.onSuccess ? `#${ON_SUCCESS_ID}` : `#${FINISHED_ID}`,
+    failed: saga.callbacks.onFailure ? `#${ON_FAILURE_ID}` : `#${ERRORED_ID}`,
+  };
   const list = compileList(
     saga.steps,
     {
@@ -160,6 +201,7 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
       retrying: null,
       history: [],
       transaction: {},
+      ...(input.user ? { user: input.user } : {}),
     }),
     states: {
       created: { on: { 'saga.start': { target: 'running', actions: a.stamp('startedAt') } } },
@@ -167,7 +209,8 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
         initial: saga.steps[0]!.name,
         states: {
           ...list.states,
-          ...transactionStates(saga, a, clock, list.lastCompensation),
+          ...transactionStates(saga, a, clock, list.lastCompensation, ends),
+          ...callbackStates(saga, a),
           'awaiting-commit': {
             id: AWAITING_COMMIT_ID,
             tags: ['paused'],
@@ -204,7 +247,7 @@ function build(saga: Saga<object>, clock: Clock): CompiledSaga {
       },
     },
   };
-  const runHandler = handlerRunner(definitions);
+  const runHandler = handlerRunner(definitions, saga.callbacks);
   const machine = machineSetup(runHandler, clock).createMachine(config as never) as unknown as SagaMachine;
   let table: StateTable | undefined;
   return {

@@ -52,6 +52,7 @@ export function requestOf(c: RemoteStepContext): OutgoingRequest {
     target: c.target,
     content: c.content,
     deadline: c.deadline,
+    ...(c.user ? { user: c.user } : {}),
   };
 }
 

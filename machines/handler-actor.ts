@@ -1,10 +1,11 @@
 import type { PromiseActorLogic } from 'xstate';
 import { contextOver, SagaContext, storedDataOf } from '../src/context.js';
+import type { SagaCallbacks } from '../src/definition/saga.js';
 import type { ConditionalSagaStep, SagaStep } from '../src/definition/steps.js';
 import { cloneJson, toErrorInfo, type ErrorInfo, type JsonObject } from '../src/json.js';
 import { SagaRequest } from '../src/messages/saga-request.js';
 import { SagaResponse } from '../src/messages/saga-response.js';
-import type { HandlerInput, HandlerOutput } from './types.js';
+import { SAGA_CALLBACK_STEP, type HandlerInput, type HandlerOutput } from './types.js';
 
 const HANDLER_FAILED = 'SAGA_HANDLER_FAILED';
 
@@ -100,6 +101,29 @@ function outcome(step: SagaStep, input: HandlerInput, ctx: SagaContext, result: 
   }
 }
 
+/** Runs a saga-level callback (`onSuccess`, `onFailure` of the definition) as a local handler. */
+function runCallback(callbacks: SagaCallbacks, input: HandlerInput): HandlerOutput | Promise<HandlerOutput> {
+  const callback = input.hook === 'onSuccess' ? callbacks.onSuccess : input.hook === 'onFailure' ? callbacks.onFailure : undefined;
+  if (!callback) return { ok: true, data: input.data };
+  let ctx: SagaContext;
+  let result: unknown;
+  try {
+    ctx = contextOver(input.data);
+    result = input.hook === 'onFailure' ? callback(ctx, input.failure ?? { step: null, code: 'SAGA_FAILED', message: 'the execution failed' }) : (callback as NonNullable<SagaCallbacks['onSuccess']>)(ctx);
+  } catch (err) {
+    return failure(input, err);
+  }
+  const done = (value: unknown): HandlerOutput => {
+    if (value instanceof Error) return failure(input, value);
+    try {
+      return { ok: true, data: contextData(ctx, value instanceof SagaContext ? value : undefined, 'the saga', input.hook) };
+    } catch (err) {
+      return failure(input, err);
+    }
+  };
+  return isThenable(result) ? Promise.resolve(result).then(done, (err: unknown) => failure(input, err)) : done(result);
+}
+
 const RESOLVED = 'sagachart.handler.resolved';
 
 /** Runs one handler call of a definition: what the `handler` actor and the runtime both run. */
@@ -111,8 +135,9 @@ export type HandlerRunner = (input: HandlerInput) => HandlerOutput | Promise<Han
  * thrown or returned `Error` is data (so the chart decides what a failure means): it never throws
  * or rejects.
  */
-export function handlerRunner(index: ReadonlyMap<string, SagaStep>): HandlerRunner {
+export function handlerRunner(index: ReadonlyMap<string, SagaStep>, callbacks: SagaCallbacks = {}): HandlerRunner {
   return (input) => {
+    if (input.step === SAGA_CALLBACK_STEP) return runCallback(callbacks, input);
     const step = index.get(input.step);
     if (!step) {
       return { ok: false, data: input.data, error: { code: 'SAGA_DEFINITION_MISMATCH', message: `no step "${input.step}" in this definition` } };

@@ -63,6 +63,7 @@ export function createRemoteStepMachine(clock: Clock) {
       deadline: null,
       errors: [],
       response: null,
+      ...(input.user ? { user: input.user } : {}),
     }),
     initial: 'waiting',
     states: {

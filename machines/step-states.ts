@@ -212,6 +212,7 @@ function waitFor(path: string, phase: StepPhase, step: RemoteSagaStep<object>, o
           maxAttempts: step.retryPolicy?.attempts ?? 1,
           backoffMs: step.retryPolicy?.backoffMs ?? 0,
           timeoutMs: step.timeoutMs ?? null,
+          ...(context.user ? { user: context.user } : {}),
         };
       },
       onDone,

@@ -59,6 +59,10 @@ export interface SagaMachineContext {
   history: HistoryEntry[];
   /** What each phase of the two-phase commit of the participants' transactions ended with. */
   transaction: TransactionRecord;
+  /** Who started the execution (`run(saga, { user })`), sent with every request. */
+  user?: string;
+  /** A saga-level callback (`onSuccess`, `onFailure` of the definition) that failed, and how. */
+  callbackErrors?: { onSuccess?: ErrorInfo; onFailure?: ErrorInfo };
 }
 
 /** The phases of the two-phase commit that have ended, and how (absent: not run). */
@@ -149,6 +153,8 @@ export interface SagaMachineInput {
   uuid: string;
   data?: JsonObject;
   autocommit?: boolean;
+  /** Who starts the execution: stored with it and sent with every request. */
+  user?: string;
 }
 
 /** The events a saga actor takes. Every one that comes from outside carries what it is for. */
@@ -167,12 +173,17 @@ export type SagaMachineEvent =
 /** Which handler a handler actor runs. */
 export type HandlerHook = 'onExecute' | 'onSuccess' | 'onError' | 'onFailure' | 'condition';
 
+/** The step of a handler input that runs a saga-level callback rather than a step's handler. */
+export const SAGA_CALLBACK_STEP = '$saga';
+
 /** Input of the `handler` promise actor. */
 export interface HandlerInput {
   step: string;
   hook: HandlerHook;
   data: JsonObject;
   response?: SagaResponseData;
+  /** For the saga-level `onFailure`: the failure that started the rollback. */
+  failure?: FailureInfo;
 }
 
 /** Output of the `handler` promise actor: it never rejects, failures are data. */
@@ -194,6 +205,8 @@ export interface RemoteStepInput {
   maxAttempts: number;
   backoffMs: number;
   timeoutMs: number | null;
+  /** Who started the execution, when known. */
+  user?: string;
 }
 
 /** Context of a `remoteStep` child actor: the outgoing request, its attempt and deadline. */

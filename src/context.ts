@@ -53,9 +53,9 @@ const ATTRIBUTES: ProxyHandler<SagaContextBase<object>> = {
     return read(target[STATE], prop);
   },
   set(target, prop, value) {
-    if (typeof prop === 'symbol' || METHODS.has(prop)) {
-      throw new TypeError(`SagaContext key "${String(prop)}" is a method name; use ctx.set(${JSON.stringify(String(prop))}, value).`);
-    }
+    if (typeof prop === 'symbol') throw new TypeError(`SagaContext keys are strings, not ${String(prop)}.`);
+    // A key named like a method is stored, as minos does (`ctx['keys'] = …`); `ctx.keys` stays the
+    // method, so such a key is read with `ctx.get('keys')`.
     write(target[STATE], prop, value);
     return true;
   },

@@ -31,6 +31,8 @@ function hooks(set: Record<string, unknown>): string {
  * policies are not part of it (they change no state), so editing them keeps snapshots restorable.
  */
 export function definitionHash(saga: Saga<object>): string {
-  const shape = JSON.stringify([saga.name, saga.steps.map(shapeOf)]);
+  const callbacks = hooks({ S: saga.callbacks.onSuccess, F: saga.callbacks.onFailure });
+  // Without callbacks the shape is what it was before they existed, so those hashes hold.
+  const shape = JSON.stringify(callbacks ? [saga.name, saga.steps.map(shapeOf), callbacks] : [saga.name, saga.steps.map(shapeOf)]);
   return createHash('sha256').update(shape).digest('hex').slice(0, 12);
 }

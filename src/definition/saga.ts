@@ -4,6 +4,8 @@ import { EmptySagaError } from '../errors/empty-saga-error.js';
 import { InvalidSagaDefinitionError } from '../errors/invalid-saga-definition-error.js';
 import { SagaAlreadyCommittedError } from '../errors/saga-already-committed-error.js';
 import { UndefinedOnExecuteError } from '../errors/undefined-on-execute-error.js';
+import type { SagaContext } from '../context.js';
+import type { ErrorInfo } from '../json.js';
 import type { LocalHandler } from './handlers.js';
 import { definitionHash } from './hash.js';
 import { ConditionalSagaStep, LocalSagaStep, RemoteSagaStep, type SagaStep } from './steps.js';
@@ -35,6 +37,24 @@ export interface SagaOptions<T extends object> {
   commitTimeoutMs?: number;
   /** First wait before a failed commit or reject is sent again (doubling, at most a minute). @defaultValue 1_000 */
   commitRetryBackoffMs?: number;
+  /**
+   * Runs once the execution has succeeded (its steps done, its transactions committed), before it
+   * is `finished` (saga_framework's `on_saga_success`). What it changes in the context is stored;
+   * a failure is recorded (`execution.callbackErrors.onSuccess`) and changes nothing else. Like
+   * any handler it may run again after a crash.
+   */
+  onSuccess?: (ctx: SagaContext<T>) => unknown;
+  /**
+   * Runs once the execution has failed and its rollback has ended, before it is `errored`, with
+   * the failure that started the rollback (saga_framework's `on_saga_failure`). As `onSuccess`.
+   */
+  onFailure?: (ctx: SagaContext<T>, error: ErrorInfo & { step: string | null }) => unknown;
+}
+
+/** The callbacks of a definition that run when an execution ends. */
+export interface SagaCallbacks {
+  onSuccess?: (ctx: SagaContext<object>) => unknown;
+  onFailure?: (ctx: SagaContext<object>, error: ErrorInfo & { step: string | null }) => unknown;
 }
 
 /** The options of a saga definition that the chart runs with, defaults applied. */
@@ -63,6 +83,8 @@ export class Saga<T extends object = Record<string, unknown>> {
   readonly schema: ZodType<T> | undefined;
   /** The options the chart runs with (two-phase commit, its timeout and backoff). */
   readonly options: SagaRunOptions;
+  /** The callbacks that run when an execution ends. */
+  readonly callbacks: SagaCallbacks;
   readonly #steps: SagaStep[] = [];
   #committed = false;
   #hash: string | undefined;
@@ -86,6 +108,13 @@ export class Saga<T extends object = Record<string, unknown>> {
     if (options.twoPhaseCommit !== undefined && typeof options.twoPhaseCommit !== 'boolean') {
       throw new InvalidSagaDefinitionError(name, `twoPhaseCommit must be true or false, not ${String(options.twoPhaseCommit)}.`);
     }
+    for (const key of ['onSuccess', 'onFailure'] as const) {
+      if (options[key] !== undefined && typeof options[key] !== 'function') throw new InvalidSagaDefinitionError(name, `${key} must be a function, not ${typeof options[key]}.`);
+    }
+    this.callbacks = Object.freeze({
+      ...(options.onSuccess ? { onSuccess: options.onSuccess as SagaCallbacks['onSuccess'] } : {}),
+      ...(options.onFailure ? { onFailure: options.onFailure as SagaCallbacks['onFailure'] } : {}),
+    });
     this.options = Object.freeze({
       twoPhaseCommit: options.twoPhaseCommit ?? true,
       commitTimeoutMs: ms('commitTimeoutMs', 30_000),

@@ -108,6 +108,8 @@ export interface RunOptions<T extends object> {
   autocommit?: boolean;
   /** Execution id; a new one by default. An id already in use fails with `SagaAlreadyRunningError`. */
   uuid?: string;
+  /** Who starts the execution (1-200 characters): stored with it and sent with every request, as minos's `user`. */
+  user?: string;
 }
 
 /**
@@ -197,7 +199,12 @@ export class SagaManager {
     if (typeof uuid !== 'string' || !UUID.test(uuid)) {
       throw new RangeError(`run(): uuid ${previewJson(uuid, 80)} must be 1 to 128 letters, digits and . _ : - (it goes into every request id, uuid/phase/attempt/step).`);
     }
-    const execution = await this.#runtime.run(definition, { uuid, data, autocommit: options.autocommit ?? true }, options.pauseOnDisk ?? false);
+    const user = options.user;
+    if (user !== undefined && (typeof user !== 'string' || user.length < 1 || user.length > 200)) {
+      throw new RangeError(`run(): user ${previewJson(user, 80)} must be a string of 1 to 200 characters.`);
+    }
+    const input = { uuid, data, autocommit: options.autocommit ?? true, ...(user !== undefined ? { user } : {}) };
+    const execution = await this.#runtime.run(definition, input, options.pauseOnDisk ?? false);
     if (execution.status === SagaStatus.Errored && (options.raiseOnError ?? true)) {
       throw execution.error?.code === 'SAGA_COMMIT_FAILED' ? new SagaFailedCommitError(execution) : new SagaFailedExecutionError(execution);
     }

@@ -24,4 +24,6 @@ export interface OutgoingRequest {
   content: JsonValue;
   /** When the attempt times out (ms since the epoch), or `null`. */
   deadline: number | null;
+  /** Who started the execution (`run(saga, { user })`), when given. */
+  user?: string;
 }

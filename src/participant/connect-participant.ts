@@ -310,6 +310,7 @@ class ParticipantClient implements Participant {
       step: frame.step,
       phase: frame.phase,
       attempt: frame.attempt,
+      ...(frame.user ? { user: frame.user } : {}),
     });
     this.#reply(response);
   }

@@ -16,6 +16,8 @@ export interface ParticipantRequestInfo {
   step: string;
   phase: StepPhase;
   attempt: number;
+  /** Who started the execution, when the orchestrator was told (`run(saga, { user })`). */
+  user?: string;
 }
 
 /**

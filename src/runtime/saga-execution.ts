@@ -74,6 +74,10 @@ export class SagaExecution {
   readonly pausedStep: string | null;
   /** A rollback has started: some step's compensation has run, or the execution is rolling back. */
   readonly alreadyRollback: boolean;
+  /** Who started the execution (`run(saga, { user })`), or `null`. */
+  readonly user: string | null;
+  /** The definition's `onSuccess` / `onFailure` callback that failed (it changed nothing else), and how. */
+  readonly callbackErrors: { readonly onSuccess?: ErrorInfo; readonly onFailure?: ErrorInfo };
   readonly createdAt: number;
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
@@ -100,6 +104,8 @@ export class SagaExecution {
     const waiting = this.steps.filter((s) => s.status === SagaStepStatus.PausedByOnExecute || s.status === SagaStepStatus.PausedOnFailure);
     this.pausedStep = waiting.at(-1)?.path ?? null;
     this.alreadyRollback = ctx.failure !== null || this.steps.some((s) => s.compensation !== null);
+    this.user = ctx.user ?? null;
+    this.callbackErrors = { ...(ctx.callbackErrors ?? {}) };
     this.createdAt = ctx.createdAt;
     this.startedAt = ctx.startedAt;
     this.finishedAt = ctx.finishedAt;
@@ -145,6 +151,8 @@ export class SagaExecution {
       transaction: this.transaction,
       pausedStep: this.pausedStep,
       alreadyRollback: this.alreadyRollback,
+      user: this.user,
+      callbackErrors: this.callbackErrors,
       createdAt: this.createdAt,
       startedAt: this.startedAt,
       finishedAt: this.finishedAt,

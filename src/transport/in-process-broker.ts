@@ -54,6 +54,7 @@ export class InProcessBroker implements SagaBroker {
           step: request.step,
           phase: request.phase,
           attempt: request.attempt,
+          ...(request.user ? { user: request.user } : {}),
         })
         .then((response) => {
           if (!this.#closed) setImmediate(() => this.#listener?.(response));

@@ -83,6 +83,8 @@ export const RequestFrame = z.object({
   target: name,
   content: json,
   deadline: z.number().nullable(),
+  /** Who started the execution, when the orchestrator was told. */
+  user: z.string().max(200).optional(),
 });
 
 /** A message of the two-phase commit of transaction `transactionId` (the execution's uuid) to the service. */

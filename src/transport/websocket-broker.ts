@@ -639,6 +639,7 @@ export class WebSocketBroker implements SagaBroker {
       target: request.target,
       content: request.content,
       deadline: request.deadline,
+      ...(request.user ? { user: request.user } : {}),
     };
     this.#sendFrame(c, frame);
   }

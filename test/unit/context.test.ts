@@ -37,13 +37,18 @@ describe('SagaContext', () => {
     expect(ctx).toBeInstanceOf(SagaContext);
   });
 
-  it('refuses to overwrite a method name as an attribute, with a hint', () => {
+  it('stores a key named like a method, as minos does; the method stays, and get() reads the key', () => {
     const ctx = new SagaContext<Record<string, unknown>>();
+    (ctx as Record<string, unknown>)['keys'] = ['a', 'b'];
+    (ctx as Record<string, unknown>).get = 1;
+    expect(ctx.toJSON()).toEqual({ keys: ['a', 'b'], get: 1 });
+    expect(ctx.get('keys')).toEqual(['a', 'b']);
+    expect(ctx.keys()).toEqual(['keys', 'get']);
+    expect(typeof ctx.get).toBe('function');
+    expect(new SagaContext<Record<string, unknown>>(JSON.parse(JSON.stringify(ctx)) as Record<string, unknown>).get('get')).toBe(1);
     expect(() => {
-      (ctx as Record<string, unknown>).get = 1;
-    }).toThrow(/ctx\.set\("get", value\)/);
-    ctx.set('get', 1);
-    expect(ctx.toJSON()).toEqual({ get: 1 });
+      (ctx as unknown as Record<symbol, unknown>)[Symbol('x')] = 1;
+    }).toThrow(/keys are strings/);
   });
 
   it('drops what JSON drops when stored', () => {

@@ -303,7 +303,19 @@ describe('the transition table against XState', () => {
   });
 
   it('the two-phase commit: votes refused, reserves timing out, commits and rejects failing and sent again, operator retries and aborts', async () => {
-    const saga = new Saga('two-phase', { commitTimeoutMs: 300, commitRetryBackoffMs: 40 })
+    const saga = new Saga('two-phase', {
+      commitTimeoutMs: 300,
+      commitRetryBackoffMs: 40,
+      // Saga-level callbacks: one sync, one async that fails when the commit was refused.
+      onSuccess: (ctx) => {
+        ctx.celebrated = true;
+      },
+      onFailure: async (ctx, error) => {
+        await new Promise<void>((r) => setImmediate(r));
+        ctx.failedWith = error.code;
+        if (error.code === 'SAGA_COMMIT_FAILED') throw new Error('the alert could not be sent');
+      },
+    })
       .remoteStep('reserve')
       .onExecute(() => new SagaRequest('stock.reserve', {}))
       .onFailure(() => new SagaRequest('stock.release', {}))
@@ -340,6 +352,10 @@ describe('the transition table against XState', () => {
       );
       count(view);
       tally.transactions[view.transaction.commit ? 'committed' : view.transaction.reject ? 'rejected' : 'none']++;
+      // The callback of the ending ran, and left its mark (or its failure).
+      if (view.status === SagaStatus.Finished) expect(view.context).toMatchObject({ celebrated: true });
+      else if (view.error?.code === 'SAGA_COMMIT_FAILED') expect(view.callbackErrors.onFailure?.message).toBe('the alert could not be sent');
+      else expect(view.context).toMatchObject({ failedWith: view.error?.code });
     }
   });
 
