@@ -11,7 +11,8 @@ import { InProcessBroker, Saga, SagaManager, SagaRequest, type SagaManagerOption
 const { values } = parseArgs({ options: { sagas: { type: 'string', default: '3000' } } });
 const total = Number(values.sagas);
 
-const SAGA = new Saga('inspected')
+// Steps only, as in the other figures (the two-phase commit adds its own frames).
+const SAGA = new Saga('inspected', { twoPhaseCommit: false })
   .remoteStep('reserve')
   .onExecute(() => new SagaRequest('svc.reserve', { pad: 'p'.repeat(140) }))
   .onSuccess((ctx) => {

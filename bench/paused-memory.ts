@@ -23,7 +23,7 @@ class NullBroker implements SagaBroker {
   async close(): Promise<void> {}
 }
 
-const SAGA = new Saga('paused-memory')
+const SAGA = new Saga('paused-memory', { twoPhaseCommit: false })
   .localStep('prepare')
   .onExecute((ctx) => {
     ctx.note = 'x'.repeat(200);

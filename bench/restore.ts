@@ -20,7 +20,7 @@ class CountingBroker implements SagaBroker {
   async close(): Promise<void> {}
 }
 
-const SAGA = new Saga('restore-bench')
+const SAGA = new Saga('restore-bench', { twoPhaseCommit: false })
   .remoteStep('reserve')
   .onExecute((ctx) => new SagaRequest('svc.reserve', { orderId: ctx.orderId as string, pad: 'p'.repeat(140) }))
   .onFailure(() => new SagaRequest('svc.release', {}))

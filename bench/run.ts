@@ -35,6 +35,9 @@ const CONTENDERS: Contender[] = [
   { name: 'sagachart-memory', script: 'sagachart.ts', variant: 'memory', sagas: 20000 },
   { name: 'sagachart-redis', script: 'sagachart.ts', variant: 'redis', sagas: 10000 },
   { name: 'sagachart-redis-aof', script: 'sagachart.ts', variant: 'redis-aof', sagas: 10000 },
+  // The same sagas with their two-phase commit (two more round trips each): what the commit costs.
+  { name: 'sagachart-2pc-memory', script: 'sagachart.ts', variant: 'memory-2pc', sagas: 12000 },
+  { name: 'sagachart-2pc-redis', script: 'sagachart.ts', variant: 'redis-2pc', sagas: 6000 },
   { name: 'bullmq', script: 'bullmq.ts', variant: '', sagas: 4000 },
   { name: 'restate', script: 'restate.ts', variant: '', sagas: 1500 },
 ].filter((c) => existsSync(here(`./contenders/${c.script}`)) && (!values.only || values.only.split(',').some((p) => c.name.startsWith(p))));

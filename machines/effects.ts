@@ -94,6 +94,9 @@ export function transactionTimerOf(c: TransactionContext): SagaTimer | null {
   return at === null ? null : { at, event: { type: 'saga.deadline', step: TRANSACTION_STEP, phase: c.phase, attempt: c.round } };
 }
 
+/** Whether a child id is a transaction phase's (`$tx:reserve`), which waits on one request per service. */
+export const isTransactionChild = (id: string): boolean => id.startsWith(`${TRANSACTION_STEP}:`);
+
 /**
  * Which child a wait belongs to: a remote-step child's key is its id; a service's part of a
  * transaction phase belongs to that phase's child. When a child stops, what it waited on is void.

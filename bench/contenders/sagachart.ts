@@ -16,13 +16,17 @@ import {
   type SagaRecord,
   type SagaRepository,
 } from '../../src/index.js';
-import { BENCH_SAGA } from '../lib/bench-saga.js';
+import { BENCH_SAGA, BENCH_SAGA_2PC } from '../lib/bench-saga.js';
 import { clearRedisPrefix } from '../lib/clear-redis-prefix.js';
 import { measured, redisPid, startScript, stop } from '../lib/processes.js';
 import { contenderArgs, drive, initialState, reportPids, reportResult, type Outcome } from '../lib/workload.js';
 
 const args = contenderArgs();
+// `memory`, `redis`, `redis-aof`; `-2pc` runs the saga with its two-phase commit.
 const variant = args.variant || 'redis';
+const twoPhase = variant.endsWith('-2pc');
+const store = variant.replace(/-2pc$/, '');
+const saga = twoPhase ? BENCH_SAGA_2PC : BENCH_SAGA;
 
 /** For "memory": keeps nothing, so the run measures the framework without storage. */
 class DiscardingRepository implements SagaRepository {
@@ -53,7 +57,7 @@ async function freePort(): Promise<number> {
 let aofServer: ChildProcess | undefined;
 let aofDir: string | undefined;
 let redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-if (variant === 'redis-aof') {
+if (store === 'redis-aof') {
   const port = await freePort();
   aofDir = mkdtempSync(join(tmpdir(), 'sagachart-bench-aof-'));
   aofServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', aofDir], { stdio: 'ignore' });
@@ -61,7 +65,7 @@ if (variant === 'redis-aof') {
 }
 
 const repository: SagaRepository =
-  variant === 'memory' ? new DiscardingRepository() : new RedisSagaRepository({ redis: redisUrl, keyPrefix: `sagachart-bench:${randomBytes(4).toString('hex')}:` });
+  store === 'memory' ? new DiscardingRepository() : new RedisSagaRepository({ redis: redisUrl, keyPrefix: `sagachart-bench:${randomBytes(4).toString('hex')}:` });
 if (repository instanceof RedisSagaRepository) {
   for (let i = 0; ; i++) {
     try {
@@ -77,8 +81,8 @@ if (repository instanceof RedisSagaRepository) {
 
 const broker = await WebSocketBroker.listen({ port: 0, auth: { svc: 'bench-token' }, logger: {} });
 const participant = await startScript('lib/participant.ts', [broker.url, 'bench-token']);
-const manager = new SagaManager({ repository, broker, sagas: [BENCH_SAGA], recoverIntervalMs: 0, ...(process.env.PAUSED_CACHE ? { pausedCacheSize: Number(process.env.PAUSED_CACHE) } : {}), logger: { error: (m, f) => console.error(m, f) } });
-const pauseOnDisk = variant !== 'memory';
+const manager = new SagaManager({ repository, broker, sagas: [saga], recoverIntervalMs: 0, ...(process.env.PAUSED_CACHE ? { pausedCacheSize: Number(process.env.PAUSED_CACHE) } : {}), logger: { error: (m, f) => console.error(m, f) } });
+const pauseOnDisk = store !== 'memory';
 const pids = {
   orchestrator: process.pid,
   participant: participant.pid,
@@ -87,7 +91,7 @@ const pids = {
 reportPids(pids);
 
 async function runOne(i: number, fail: boolean): Promise<Outcome> {
-  const first = await manager.run(BENCH_SAGA, { context: { ...initialState(i, fail), i, fail }, pauseOnDisk, raiseOnError: false });
+  const first = await manager.run(saga, { context: { ...initialState(i, fail), i, fail }, pauseOnDisk, raiseOnError: false });
   const execution = first.status === 'paused' ? await manager.waitFor(first.uuid) : first;
   if (execution.status === 'finished') return 'finished';
   const undone = execution.steps.filter((s) => s.compensated).map((s) => s.name);
@@ -95,7 +99,7 @@ async function runOne(i: number, fail: boolean): Promise<Outcome> {
 }
 
 const { result, processes } = await measured(pids, () => drive(args, runOne));
-reportResult({ contender: `sagachart-${variant}`, concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
+reportResult({ contender: `sagachart-${twoPhase ? '2pc-' : ''}${store}`, concurrency: args.concurrency, failRate: args.failRate, ...result, processes });
 
 await manager.close();
 await broker.close();

@@ -1,5 +1,5 @@
 import type { CompiledSaga } from '../../machines/compile.js';
-import { chartEffects, waitKey, waitOwner } from '../../machines/effects.js';
+import { isTransactionChild, waitKey, waitOwner, type SagaChartEffect } from '../../machines/effects.js';
 import { isAwaitingCommit, sagaStatusOf, type SagaSnapshotLike } from '../../machines/read.js';
 import type { TableEffect, TableEvent, TableObserver, TableState } from '../../machines/table/state-table.js';
 import type { HandlerInput, HandlerOutput, SagaMachineContext, SagaMachineEvent, SagaMachineInput } from '../../machines/types.js';
@@ -192,23 +192,26 @@ export class LiveExecution implements SagaSnapshotLike {
     for (const effect of effects) {
       if (effect.type === 'task') tasks.push(effect);
       else if (effect.type === 'stopped') this.#stopped(effect.path[effect.path.length - 1]!);
-      else {
-        for (const e of chartEffects(effect.effect)) {
-          if (e.kind === 'request') {
-            this.#wait(e.key).request = e.request;
-            this.#unsent.add(e.key);
-          } else if (e.kind === 'timer') this.#wait(e.key).timer = e.timer;
-          else this.#settle(e.key);
-        }
-      }
+      else if (Array.isArray(effect.effect)) for (const e of effect.effect as SagaChartEffect[]) this.#apply(e);
+      else this.#apply(effect.effect as SagaChartEffect);
     }
     return tasks;
+  }
+
+  /** One effect the chart declared (a remote step declares one at a time, a transaction phase a list). */
+  #apply(e: SagaChartEffect): void {
+    if (e.kind === 'request') {
+      this.#wait(e.key).request = e.request;
+      this.#unsent.add(e.key);
+    } else if (e.kind === 'timer') this.#wait(e.key).timer = e.timer;
+    else this.#settle(e.key);
   }
 
   /** A child was stopped: whatever it waited on is void (a transaction child waits on one request per service). */
   #stopped(child: string): void {
     this.#settle(child);
-    for (const key of this.#waits.keys()) if (key !== child && waitOwner(key) === child) this.#settle(key);
+    if (!isTransactionChild(child)) return;
+    for (const key of this.#waits.keys()) if (waitOwner(key) === child) this.#settle(key);
   }
 
   #wait(key: string): Wait {

@@ -550,29 +550,29 @@ export class WebSocketBroker implements SagaBroker {
   /** An answer from a participant: a `response` to a request, a `vote` on a reserve, an `ack` of a commit or reject. */
   #response(c: Connection, frame: ResponseFrame | VoteFrame | AckFrame): void {
     const entry = this.#inflight.get(frame.requestId);
-    const requestId = preview(frame.requestId);
     if (!entry) {
+      const requestId = preview(frame.requestId);
       this.#rare('unexpected', 'info', 'ignored a response to no request in flight (late, duplicate or unknown)', { requestId, service: c.service });
       return this.#reject(c, { type: 'error', code: FrameError.ResponseUnexpected, message: 'no request with this id is waiting for an answer', requestId });
     }
     if (entry.connection.service !== c.service) {
+      const requestId = preview(frame.requestId);
       this.#rare('wrong-service', 'warn', 'ignored a response from a service the request was not sent to', { requestId, from: c.service, to: entry.connection.service });
       return this.#invalid(c, { type: 'error', code: FrameError.ResponseWrongService, message: `this request was sent to service "${entry.connection.service}"`, requestId });
     }
     const expected = answerTo(entry.request);
     if (frame.type !== expected) {
-      return this.#invalid(c, { type: 'error', code: FrameError.AnswerMismatch, message: `a ${entry.request.phase} is answered with "${expected}", not "${frame.type}"`, requestId });
+      return this.#invalid(c, { type: 'error', code: FrameError.AnswerMismatch, message: `a ${entry.request.phase} is answered with "${expected}", not "${frame.type}"`, requestId: preview(frame.requestId) });
     }
     this.#inflight.delete(frame.requestId);
     entry.connection.inflight.delete(frame.requestId);
     this.#stats.responses++;
-    const base = { requestId: frame.requestId, relatedServices: [], service: c.service };
     if (frame.type === 'response') {
-      this.#listener?.({ ...base, status: frame.status, content: (frame.content ?? null) as never, relatedServices: frame.relatedServices ?? [] });
-    } else if (frame.type === 'vote') {
-      this.#listener?.({ ...base, status: frame.vote === 'yes' ? 200 : 400, content: (frame.reason ?? null) as never });
+      this.#listener?.({ requestId: frame.requestId, status: frame.status, content: (frame.content ?? null) as never, relatedServices: frame.relatedServices ?? [], service: c.service });
     } else {
-      this.#listener?.({ ...base, status: frame.ok === false ? 500 : 200, content: (frame.reason ?? null) as never });
+      // A vote answers a reserve (yes: 200, no: 400); an ack a commit or reject (failed: 500).
+      const status = frame.type === 'vote' ? (frame.vote === 'yes' ? 200 : 400) : frame.ok === false ? 500 : 200;
+      this.#listener?.({ requestId: frame.requestId, status, content: (frame.reason ?? null) as never, relatedServices: [], service: c.service });
     }
   }
 
