@@ -101,6 +101,7 @@ export {
   SagaVersionConflictError,
   SagaSnapshotError,
   SagaRepositoryLockedError,
+  SagaRepositoryLockLostError,
   SagaInvalidStateError,
   SagaUnknownRequestError,
   SagaManagerClosedError,

@@ -13,6 +13,7 @@ export { SagaDefinitionMismatchError } from './saga-definition-mismatch-error.js
 export { SagaVersionConflictError } from './saga-version-conflict-error.js';
 export { SagaSnapshotError } from './saga-snapshot-error.js';
 export { SagaRepositoryLockedError } from './saga-repository-locked-error.js';
+export { SagaRepositoryLockLostError } from './saga-repository-lock-lost-error.js';
 export { SagaInvalidStateError } from './saga-invalid-state-error.js';
 export { SagaUnknownRequestError } from './saga-unknown-request-error.js';
 export { SagaManagerClosedError } from './saga-manager-closed-error.js';

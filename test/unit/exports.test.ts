@@ -42,6 +42,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "SagaNotCommittedError",
       "SagaNotRegisteredError",
       "SagaParticipantRefusedError",
+      "SagaRepositoryLockLostError",
       "SagaRepositoryLockedError",
       "SagaRequest",
       "SagaResponse",
