@@ -42,7 +42,9 @@ export type ParticipantHandlers = Record<string, ParticipantHandler>;
  *
  * Each is called once per transaction and phase in this process (a repeat is answered from
  * memory); make them idempotent by transaction id all the same, as a restarted participant may
- * be asked again.
+ * be asked again. The hooks of one transaction run one at a time, in the order their messages
+ * came: a reject that comes while `onReserve` still runs (its vote was late) waits for it, so
+ * that it drops what the reserve made.
  */
 export type TransactionHook = (transactionId: string, request: ParticipantRequestInfo) => unknown;
 
@@ -105,6 +107,8 @@ export class ParticipantRuntime {
   readonly #capacity: number;
   readonly #log: SagaLogger | undefined;
   readonly #answers = new Map<string, Promise<SagaResponseData>>();
+  /** The last hook run of each transaction with one under way: the next waits for it. */
+  readonly #hookRuns = new Map<string, Promise<Answer>>();
   /** Requests handled (a duplicate answered from memory is not counted). */
   handled = 0;
   /** Duplicates answered from memory. */
@@ -166,8 +170,20 @@ export class ParticipantRuntime {
     return answer;
   }
 
+  /** Runs a hook of the two-phase commit once the hook of the same transaction under way, if any, has ended. */
+  #transaction(phase: TransactionPhase, info: ParticipantRequestInfo): Promise<Answer> {
+    const before = this.#hookRuns.get(info.uuid);
+    const run = before ? before.then(() => this.#hook(phase, info)) : this.#hook(phase, info);
+    this.#hookRuns.set(info.uuid, run);
+    const forget = () => {
+      if (this.#hookRuns.get(info.uuid) === run) this.#hookRuns.delete(info.uuid);
+    };
+    void run.then(forget, forget);
+    return run;
+  }
+
   /** Runs a hook of the two-phase commit: a vote (reserve) or an acknowledgement (commit, reject). */
-  async #transaction(phase: TransactionPhase, info: ParticipantRequestInfo): Promise<Answer> {
+  async #hook(phase: TransactionPhase, info: ParticipantRequestInfo): Promise<Answer> {
     const base = { requestId: info.requestId, relatedServices: [] as string[], service: this.service };
     const hook = this.#hooks[phase];
     if (!hook) return { remember: true, response: { ...base, status: SagaResponseStatus.SUCCESS, content: phase === 'reserve' ? { vote: 'yes' } : { ack: true } } };
