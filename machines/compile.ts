@@ -5,7 +5,7 @@ import { SagaNotCommittedError } from '../src/errors/saga-not-committed-error.js
 import { chartActions, notOk, type ActionArgs } from './actions.js';
 import { compensationFailed } from './compensation.js';
 import { createHandlerActor, handlerRunner, type HandlerRunner } from './handler-actor.js';
-import { isTransactionStep, transactionChildId } from './effects.js';
+import { isTransactionStep, transactionChildId, transactionService } from './effects.js';
 import { createRemoteStepMachine } from './remote-step-machine.js';
 import { createTransactionMachine } from './transaction-machine.js';
 import { StateTable } from './table/state-table.js';
@@ -56,6 +56,11 @@ function indexSteps(steps: readonly CompiledStep[], into: Map<string, CompiledSt
   return into;
 }
 
+/** The events a phase of the two-phase commit passes on to its child. */
+const FORWARDED = ['saga.response', 'saga.deadline', 'saga.retry-step'] as const;
+/** Those of them an operator sends (they name a part, not a phase). */
+const OPERATOR_EVENTS: ReadonlySet<string> = new Set(['saga.retry-step', 'saga.resolve-transaction']);
+
 /**
  * The states of the two-phase commit (minos `TransactionCommitter`): `$commit` asks every service
  * that took part to reserve, then tells them all to commit; `$reject`, where every rollback ends,
@@ -79,11 +84,17 @@ function transactionStates(saga: Saga<object>, a: ReturnType<typeof chartActions
       onDone,
     },
     on: Object.fromEntries(
-      (['saga.response', 'saga.deadline', 'saga.retry-step'] as const).map((type) => [
+      // Once decided, a service's part can also be resolved by hand (it will never acknowledge).
+      ([...FORWARDED, ...(name === 'reserve' ? [] : (['saga.resolve-transaction'] as const))] as const).map((type) => [
         type,
         {
-          guard: ({ event }: ActionArgs) => (type === 'saga.retry-step' || event.phase === name) && isTransactionStep(event.step),
-          actions: [...(type === 'saga.retry-step' ? [a.remember('retry-step')] : []), sendTo(transactionChildId(name), ({ event }: ActionArgs) => event as never)],
+          // An operator's event names a service that took part; the child takes it if that part is not done.
+          guard: ({ context, event }: ActionArgs) =>
+            OPERATOR_EVENTS.has(type) ? context.services.includes(transactionService(event.step) ?? '') : event.phase === name && isTransactionStep(event.step),
+          actions: [
+            ...(type === 'saga.retry-step' ? [a.remember('retry-step')] : type === 'saga.resolve-transaction' ? [a.remember('resolve-transaction')] : []),
+            sendTo(transactionChildId(name), ({ event }: ActionArgs) => event as never),
+          ],
         },
       ]),
     ),

@@ -23,6 +23,11 @@ export const waitKey = (step: string, phase: string): string => `${step}:${phase
 /** The step a transaction child's deadline names; a service's part is `$tx/<service>`. */
 export const TRANSACTION_STEP = '$tx';
 
+/** The service a step names when it is a service's part of the two-phase commit (`$tx/<service>`), else `null`. */
+export function transactionService(step: unknown): string | null {
+  return typeof step === 'string' && step.startsWith(`${TRANSACTION_STEP}/`) ? step.slice(TRANSACTION_STEP.length + 1) : null;
+}
+
 /** The step of a service's part in the two-phase commit: what its requests and deadlines name. */
 export const transactionStep = (service: string): string => `${TRANSACTION_STEP}/${service}`;
 

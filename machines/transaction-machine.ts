@@ -5,7 +5,7 @@ import { TRANSACTION_STEP, transactionEffects as effects, transactionStep } from
 import type { SagaMachineEvent, TransactionContext, TransactionInput, TransactionOutput, TransactionPart, TransactionRefusal } from './types.js';
 
 type Reply = Extract<SagaMachineEvent, { type: 'saga.response' | 'saga.deadline' }>;
-type TransactionEvent = Reply | Extract<SagaMachineEvent, { type: 'saga.retry-step' }>;
+type TransactionEvent = Reply | Extract<SagaMachineEvent, { type: 'saga.retry-step' | 'saga.resolve-transaction' }>;
 type Response = Extract<SagaMachineEvent, { type: 'saga.response' }>;
 type Args = { context: TransactionContext; event: TransactionEvent };
 
@@ -24,7 +24,7 @@ const isDue = ({ context, event }: Args): boolean =>
 
 /** The part an operator asks to send again: one that is not done. */
 const retriedPart = ({ context, event }: Args): TransactionPart | undefined =>
-  event.type === 'saga.retry-step' ? context.parts.find((p) => p.state !== 'done' && transactionStep(p.service) === event.step) : undefined;
+  event.type === 'saga.retry-step' || event.type === 'saga.resolve-transaction' ? context.parts.find((p) => p.state !== 'done' && transactionStep(p.service) === event.step) : undefined;
 
 const status = (args: Args): number | null => (args.event.type === 'saga.response' ? args.event.response.status : null);
 
@@ -151,6 +151,17 @@ export function createTransactionMachine(clock: Clock) {
                 return { round, parts: context.parts.map((p) => (p === part ? { ...p, state: 'waiting', attempt: p.attempt + 1, deadline: clock.now() + context.timeoutMs, sentIn: round } : p)) };
               }),
               effects.send,
+            ],
+          },
+          // An operator marks a service's commit or reject as dealt with by hand: it is no longer waited on.
+          'saga.resolve-transaction': {
+            guard: (args) => args.context.phase !== 'reserve' && retriedPart(args) !== undefined,
+            actions: [
+              assign(({ context, event }) => {
+                const part = retriedPart({ context, event })!;
+                return { round: context.round + 1, parts: context.parts.map((p) => (p === part ? { ...p, state: 'done', outcome: 'resolved' } : p)) };
+              }),
+              effects.answered,
             ],
           },
         },

@@ -85,8 +85,12 @@ export interface TransactionPhaseResult {
 /** How one service took part in a phase. */
 export interface TransactionPartResult {
   service: string;
-  /** `yes`: voted to commit (reserve); `ack`: acknowledged (commit, reject); `no`: refused; `timeout`: no answer in time; `pending`: the phase ended first. */
-  outcome: 'yes' | 'no' | 'timeout' | 'ack' | 'pending';
+  /**
+   * `yes`: voted to commit (reserve); `ack`: acknowledged (commit, reject); `no`: refused;
+   * `timeout`: no answer in time; `resolved`: an operator marked it dealt with by hand (commit,
+   * reject); `pending`: the phase ended first.
+   */
+  outcome: 'yes' | 'no' | 'timeout' | 'ack' | 'resolved' | 'pending';
   attempts: number;
 }
 
@@ -141,7 +145,7 @@ export interface TransactionOutput {
 
 /** One operator action or commit decision, as recorded on its execution. */
 export interface HistoryEntry {
-  action: 'commit' | 'reject' | 'rollback' | 'abort' | 'retry-step' | 'retry-compensation' | 'resolve-compensation';
+  action: 'commit' | 'reject' | 'rollback' | 'abort' | 'retry-step' | 'retry-compensation' | 'resolve-compensation' | 'resolve-transaction';
   /** When the chart took it (ms since the epoch). */
   at: number;
   step?: string;
@@ -168,7 +172,9 @@ export type SagaMachineEvent =
   | { type: 'saga.abort'; note?: string }
   | { type: 'saga.retry-step'; step: string; note?: string }
   | { type: 'saga.retry-compensation'; step: string; note?: string }
-  | { type: 'saga.resolve-compensation'; step: string; note?: string };
+  | { type: 'saga.resolve-compensation'; step: string; note?: string }
+  /** A service's part of a commit or reject (`$tx/<service>`) marked as dealt with by hand. */
+  | { type: 'saga.resolve-transaction'; step: string; note?: string };
 
 /** Which handler a handler actor runs. */
 export type HandlerHook = 'onExecute' | 'onSuccess' | 'onError' | 'onFailure' | 'condition';

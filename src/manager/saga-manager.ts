@@ -312,6 +312,21 @@ export class SagaManager {
   }
 
   /**
+   * Marks a service's part of a commit or reject under way as dealt with by hand (for an operator,
+   * when the service will never acknowledge: it is gone, or was fixed by hand): it is no longer
+   * sent or waited on, and recorded as `resolved` in `execution.transaction`. Resolves once stored;
+   * the phase ends when no other service is waited on.
+   */
+  resolveTransaction(uuid: string, service: string, options: { note?: string } = {}): Promise<SagaExecution> {
+    return this.#decide(
+      uuid,
+      { type: 'saga.resolve-transaction', step: `$tx/${service}`, ...note(options) },
+      'stored',
+      `service "${service}" is not waited on by a commit or reject of this execution (a reserve under way is ended with abort()).`,
+    );
+  }
+
+  /**
    * Picks up every stored execution that is not done: sends its outbox again (participants
    * deduplicate on `requestId`), re-arms its deadline, and restores executions that were running
    * handlers when stored (their handlers run again). Call it at start-up; it also runs on

@@ -331,7 +331,7 @@ class ParticipantClient implements Participant {
     const reason = response.status === 200 ? undefined : response.content;
     const answer =
       frame.type === 'reserve'
-        ? { type: 'vote', requestId: frame.requestId, vote: response.status === 200 ? 'yes' : 'no', ...(reason !== undefined ? { reason } : {}) }
+        ? { type: 'vote', requestId: frame.requestId, vote: response.status === 200 ? 'yes' : 'no', ...(response.status === 500 ? { failed: true } : {}), ...(reason !== undefined ? { reason } : {}) }
         : { type: 'ack', requestId: frame.requestId, ok: response.status === 200, ...(reason !== undefined ? { reason } : {}) };
     let text = JSON.stringify(answer);
     if (Buffer.byteLength(text) > this.#maxPayload) {

@@ -15,7 +15,7 @@ import type { SagaBroker } from '../transport/saga-broker.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { DeadlineScheduler } from './deadline-scheduler.js';
 import { DEADLINE, eventOf, refusalOf, whatOf, type Delivery } from './delivery.js';
-import { IgnoredResponses, type IgnoredKind } from './ignored-responses.js';
+import { IgnoredResponses, type IgnoredKind, type Seen } from './ignored-responses.js';
 import { ExecutionInspector, type InspectObserver } from './inspection.js';
 import { LiveExecution } from './live-execution.js';
 import { LiveExecutions } from './live-executions.js';
@@ -226,7 +226,7 @@ export class SagaRuntime {
           if (execution.pauseOnDisk && execution.status !== SagaStatus.Running) this.#executions.park(execution);
           // A copy from the cache may be behind the repository (another manager moved it on): ask the repository.
           if (cached && attempt === 0) continue;
-          return this.#ignoredEvent(uuid, delivery, event.why, { status: execution.status, steps: execution.context.steps });
+          return this.#ignoredEvent(uuid, delivery, event.why, { status: execution.status, steps: execution.context.steps, services: execution.context.services });
         }
         const stepped = this.#step(execution, event);
         if (!(stepped instanceof Promise ? await stepped : stepped)) return null;
@@ -253,8 +253,10 @@ export class SagaRuntime {
     const refusal = refusalOf(delivery, record, this.#clock.now());
     if (refusal) {
       if (refusal.rearmAt !== undefined) this.#deadlines.arm(uuid, refusal.rearmAt);
-      const steps = (record.snapshot as { context?: { steps?: unknown } } | null)?.context?.steps;
-      return this.#ignoredEvent(uuid, delivery, refusal.why, { status: record.status, steps: typeof steps === 'object' && steps !== null ? steps : {} });
+      const context = (record.snapshot as { context?: { steps?: unknown; services?: unknown } } | null)?.context;
+      const steps = context?.steps;
+      const services = Array.isArray(context?.services) ? (context.services as unknown[]).filter((s): s is string => typeof s === 'string') : [];
+      return this.#ignoredEvent(uuid, delivery, refusal.why, { status: record.status, steps: typeof steps === 'object' && steps !== null ? steps : {}, services });
     }
     const execution = await this.#restore(record);
     return execution ? { execution, cached: false } : null;
@@ -356,7 +358,9 @@ export class SagaRuntime {
     const awaitingCommit = execution.awaitingCommit;
     this.#waiters.notify(uuid, { status: record.status, awaitingCommit, view: () => this.#view(execution) });
     if (isFinalStatus(record.status)) this.#executions.drop(execution);
-    else if (execution.pauseOnDisk && record.status === SagaStatus.Paused && !awaitingCommit) this.#executions.park(execution);
+    // Paused on disk; so is one that waits for its commit decision, whatever `pauseOnDisk` says:
+    // `run()` has answered, and nothing comes for it but a decision, which finds it there.
+    else if (record.status === SagaStatus.Paused && (execution.pauseOnDisk || awaitingCommit)) this.#executions.park(execution);
     return 'stored';
   }
 
@@ -382,7 +386,7 @@ export class SagaRuntime {
   }
 
   /** An event that does not apply: a response is counted and logged by kind (see {@link IgnoredResponses}); anything else logged. */
-  #ignoredEvent(uuid: string, delivery: Delivery, why: string, seen?: { status: SagaStatus; steps: object }): null {
+  #ignoredEvent(uuid: string, delivery: Delivery, why: string, seen?: Seen): null {
     if (delivery.kind === 'response') {
       const step = delivery.event.type === 'saga.response' ? delivery.event.step : '';
       this.#ignored.ignore(uuid, delivery.requestId, step, why, seen);

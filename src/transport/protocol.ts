@@ -44,6 +44,8 @@ export const VoteFrame = z.object({
   vote: z.enum(['yes', 'no']),
   /** Why it voted no (what the hook threw or answered); absent means `null`. */
   reason: json.optional(),
+  /** A no because the hook failed (it threw something other than a refusal), not a refusal. @defaultValue false */
+  failed: z.boolean().optional(),
 });
 
 /** Participant → orchestrator: a `commit` or `reject` was carried out (`ok`), or failed and should be sent again. */

@@ -570,8 +570,8 @@ export class WebSocketBroker implements SagaBroker {
     if (frame.type === 'response') {
       this.#listener?.({ requestId: frame.requestId, status: frame.status, content: (frame.content ?? null) as never, relatedServices: frame.relatedServices ?? [], service: c.service });
     } else {
-      // A vote answers a reserve (yes: 200, no: 400); an ack a commit or reject (failed: 500).
-      const status = frame.type === 'vote' ? (frame.vote === 'yes' ? 200 : 400) : frame.ok === false ? 500 : 200;
+      // A vote answers a reserve (yes: 200, no: 400, a failed hook: 500); an ack a commit or reject (failed: 500).
+      const status = frame.type === 'vote' ? (frame.vote === 'yes' ? 200 : frame.failed === true ? 500 : 400) : frame.ok === false ? 500 : 200;
       this.#listener?.({ requestId: frame.requestId, status, content: (frame.reason ?? null) as never, relatedServices: [], service: c.service });
     }
   }

@@ -167,7 +167,7 @@ describe('two-phase commit over WebSocket participants in another process', () =
     expect((await manager.get(uuid)).toJSON()).toEqual(execution.toJSON());
   });
 
-  it.each(['false', 'throw'] as const)('a service votes no (onReserve %s): the steps are compensated in reverse, every service is told to reject, run() throws SagaFailedCommitError', async (how) => {
+  it.each(['false', 'throw', 'crash'] as const)('a service votes no (onReserve %s): the steps are compensated in reverse, every service is told to reject, run() throws SagaFailedCommitError', async (how) => {
     const saga = txSaga(`tx-refuse-${how}`, { commitTimeoutMs: 5_000 });
     const { manager, participants } = await orchestrate([saga]);
     const uuid = newUuid('refuse');
@@ -178,13 +178,17 @@ describe('two-phase commit over WebSocket participants in another process', () =
     const failed = err as SagaFailedCommitError;
     expect(failed.code).toBe('SAGA_FAILED_COMMIT');
     expect(failed.service).toBe('payment');
+    // A hook that failed (not a refusal) is a system error, over the wire as in process.
+    const status = how === 'crash' ? 500 : 400;
     expect(failed.refusal).toEqual({
       service: 'payment',
-      code: 'SAGA_COMMIT_REFUSED',
-      message: expect.stringContaining(`payment refused to reserve transaction ${uuid} (400)`),
-      answer: { status: 400, content: expect.any(String) },
+      code: how === 'crash' ? 'SAGA_COMMIT_SYSTEM_ERROR' : 'SAGA_COMMIT_REFUSED',
+      message: expect.stringContaining(`payment refused to reserve transaction ${uuid} (${status})`),
+      answer: { status, content: expect.any(String) },
     });
-    expect(JSON.parse(failed.refusal!.answer!.content)).toEqual(how === 'throw' ? { reason: 'out of stock', service: 'payment' } : { vote: 'no' });
+    expect(JSON.parse(failed.refusal!.answer!.content)).toEqual(
+      how === 'throw' ? { reason: 'out of stock', service: 'payment' } : how === 'crash' ? { code: 'SAGA_PARTICIPANT_FAILED', message: "payment's stock database is down" } : { vote: 'no' },
+    );
     const execution = failed.execution;
     expect(execution.status).toBe(SagaStatus.Errored);
     expect(execution.error).toMatchObject({ code: 'SAGA_COMMIT_FAILED', step: null });

@@ -88,6 +88,7 @@ function hooksOf(service: string): { onReserve: TransactionHook; onCommit: Trans
       if (plan.voteNo?.service === service) {
         write({ ...entry(transactionId, info, started), outcome: 'no' });
         if (plan.voteNo.how === 'throw') throw new SagaBusinessError(`${service} cannot hold ${transactionId}`, { reason: 'out of stock', service });
+        if (plan.voteNo.how === 'crash') throw new Error(`${service}'s stock database is down`);
         return false;
       }
       held.reserved.add(transactionId);

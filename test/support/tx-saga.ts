@@ -31,7 +31,8 @@ export interface TxPlan {
   /** This service's compensation answers 400 its first `times` runs. */
   failCompensation?: { service: string; times: number };
   /** This service votes no: `false` returns false from onReserve, `throw` throws a SagaBusinessError with a reason. */
-  voteNo?: { service: string; how: 'false' | 'throw' };
+  /** `false`: onReserve returns false; `throw`: a SagaBusinessError; `crash`: any other error (the hook failed). */
+  voteNo?: { service: string; how: 'false' | 'throw' | 'crash' };
   /** This service's onReserve sleeps `ms` before voting yes. */
   slowReserve?: { service: string; ms: number };
   /** This service's onCommit throws its first `times` runs. */

@@ -124,6 +124,57 @@ describe('the two-phase commit with in-process participants', () => {
     expect(done.status).toBe(SagaStatus.Errored);
     expect(done.transaction.reserve?.refusal).toMatchObject({ service: 'svc', code: 'SAGA_COMMIT_TIMEOUT' });
     expect(done.transaction.reject).toMatchObject({ ok: true });
+    // The vote that comes too late is a duplicate of a known part, not a foreign answer.
+    broker.answer(broker.transactions[0]!, 200);
+    await until(() => manager.stats().ignoredResponses.late + manager.stats().ignoredResponses.duplicate === 1, 'the late vote is ignored');
+    expect(manager.stats().ignoredResponses.foreign).toBe(0);
+  });
+
+  it('a reject no service will ever acknowledge waits, sent again, until an operator resolves it by hand', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const broker = new ManualBroker({ transactions: 'manual' });
+    const saga = new Saga('tpc-ghost', { commitTimeoutMs: 1_000, commitRetryBackoffMs: 100 })
+      .remoteStep('a')
+      .onExecute(() => new SagaRequest('svc.a', {}))
+      .localStep('b')
+      .onExecute(() => new Error('b fails'))
+      .commit();
+    const manager = managerWith({ broker, clock, logger: collectingLogger() });
+    const running = manager.run(saga, { raiseOnError: false });
+    await until(() => broker.requests.length === 1, 'a sent');
+    // The answer names a related service that nothing serves.
+    broker.deliver({ requestId: broker.requests[0]!.requestId, status: 200, content: {}, relatedServices: ['ghost'] });
+    await until(() => broker.transactions.length === 2, 'reject sent to svc and ghost');
+    expect(broker.transactions.map((t) => `${t.phase} ${t.target}`).sort()).toEqual(['reject ghost', 'reject svc']);
+    broker.answer(broker.transactions.find((t) => t.target === 'svc')!, 200);
+    for (let i = 0; i < 3; i++) {
+      const sent = broker.transactions.length;
+      clock.advance(1_000);
+      await until(() => broker.transactions.length === sent + 1, `reject sent to ghost again (${i + 1})`);
+    }
+    const waiting = await manager.get((await manager.list({})).items[0]!.uuid);
+    expect(waiting).toMatchObject({ status: SagaStatus.Paused, transaction: { phase: 'reject' } });
+    await expect(manager.abort(waiting.uuid)).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE' });
+    await expect(manager.resolveTransaction(waiting.uuid, 'nobody')).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE' });
+    await manager.resolveTransaction(waiting.uuid, 'ghost', { note: 'service decommissioned' });
+    const done = await running;
+    expect(done.status).toBe(SagaStatus.Errored);
+    expect(done.transaction.reject?.parts).toEqual([
+      { service: 'svc', outcome: 'ack', attempts: 1 },
+      { service: 'ghost', outcome: 'resolved', attempts: 4 },
+    ]);
+    expect(done.history).toEqual([{ action: 'resolve-transaction', at: expect.any(Number), step: '$tx/ghost', note: 'service decommissioned' }]);
+  });
+
+  it('an execution waiting for its commit decision is on disk, not in memory, and a decision finds it there', async () => {
+    const { broker, log } = participants();
+    const manager = managerWith({ broker, logger: collectingLogger(), pausedCacheSize: 0 });
+    const waiting = await manager.run(ORDER, { autocommit: false });
+    expect(waiting.awaitingCommit).toBe(true);
+    expect(manager.stats()).toMatchObject({ live: 0, pausedCached: 0 });
+    const done = await manager.commit(waiting.uuid);
+    expect(done.status).toBe(SagaStatus.Finished);
+    expect(log.filter((l) => l.endsWith('commit'))).toEqual(['inventory commit', 'payment commit']);
   });
 
   it('autocommit: false waits for the decision; commit() twice answers the same finished execution', async () => {
