@@ -205,7 +205,8 @@ export class SagaManager {
     }
     const input = { uuid, data, autocommit: options.autocommit ?? true, ...(user !== undefined ? { user } : {}) };
     const execution = await this.#runtime.run(definition, input, options.pauseOnDisk ?? false);
-    if (execution.status === SagaStatus.Errored && (options.raiseOnError ?? true)) {
+    // Errored, or (with pauseOnDisk) paused in a rollback that a failure started: either way it failed.
+    if ((execution.status === SagaStatus.Errored || execution.error !== null) && (options.raiseOnError ?? true)) {
       throw execution.error?.code === 'SAGA_COMMIT_FAILED' ? new SagaFailedCommitError(execution) : new SagaFailedExecutionError(execution);
     }
     return options.returnExecution === false ? uuid : execution;

@@ -17,11 +17,11 @@ export class SagaFailedExecutionError extends SagaError {
   readonly execution: SagaExecution;
   constructor(execution: SagaExecution, code = 'SAGA_FAILED_EXECUTION', message?: string) {
     const cause = execution.error;
-    super(
-      code,
-      message ??
-        `Saga '${execution.sagaName}' execution ${execution.uuid} failed${cause ? ` at step '${cause.step}' with ${cause.code}: ${cause.message}` : ''}. Its executed steps were compensated; see error.execution.steps for each step's status.`,
-    );
+    const after =
+      execution.status === 'errored'
+        ? "Its executed steps were compensated; see error.execution.steps for each step's status."
+        : `Its rollback is under way (status ${execution.status}); manager.waitFor(uuid) resolves once it has ended.`;
+    super(code, message ?? `Saga '${execution.sagaName}' execution ${execution.uuid} failed${cause ? ` at step '${cause.step}' with ${cause.code}: ${cause.message}` : ''}. ${after}`);
     this.uuid = execution.uuid;
     this.execution = execution;
   }

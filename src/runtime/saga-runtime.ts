@@ -353,10 +353,14 @@ export class SagaRuntime {
       return outcome.kind;
     }
     const { record } = outcome;
-    for (const request of execution.takeUnsent()) this.#send(request);
+    let unsendable = false;
+    for (const request of execution.takeUnsent()) if (!this.#send(request)) unsendable = true;
     this.#deadlines.arm(uuid, record.timer?.at ?? null);
     const awaitingCommit = execution.awaitingCommit;
-    this.#waiters.notify(uuid, { status: record.status, awaitingCommit, view: () => this.#view(execution) });
+    // A request the broker refused fails its attempt next (a 500 on its way in): waiters hear of
+    // the execution after that, so `run()` with pauseOnDisk answers with what the failure led to
+    // (a retry paused again, or the execution errored), not with a pause that is already over.
+    if (!unsendable) this.#waiters.notify(uuid, { status: record.status, awaitingCommit, view: () => this.#view(execution) });
     if (isFinalStatus(record.status)) this.#executions.drop(execution);
     // Paused on disk; so is one that waits for its commit decision, whatever `pauseOnDisk` says:
     // `run()` has answered, and nothing comes for it but a decision, which finds it there.
@@ -369,15 +373,17 @@ export class SagaRuntime {
    * not hang the execution: the attempt fails like a 500 with `SAGA_BROKER_FAILED`, so the step
    * retries per its policy and then fails, and the saga rolls back or ends errored.
    */
-  #send(request: OutgoingRequest): void {
+  #send(request: OutgoingRequest): boolean {
     try {
       this.#broker.send(request);
+      return true;
     } catch (err) {
       const message = `the broker could not send ${request.requestId} to ${request.target}: ${err instanceof Error ? err.message : String(err)}`;
       this.#log.error?.('the broker failed to send a request; the attempt fails', { uuid: request.uuid, requestId: request.requestId, error: message });
       void this.respond(failedResponse(request.requestId, { code: 'SAGA_BROKER_FAILED', message })).catch((e: unknown) =>
         this.#log.error?.('could not fail an attempt the broker did not send', { requestId: request.requestId, error: String(e) }),
       );
+      return false;
     }
   }
 

@@ -4,13 +4,11 @@
 // ten seeded random moments and started again each time. At the end every saga must be finished
 // or errored with its compensations done, and the participants' ledgers must show no request
 // applied twice and no compensation applied twice.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   FileSagaRepository,
@@ -25,6 +23,7 @@ import { CRASH_SAGA, CRASH_SERVICES, CRASH_STEPS, crashUuid, failsAt, type Ledge
 import { clearRedisPrefix } from '../support/clear-redis-prefix.js';
 import { REDIS_URL } from '../support/redis.js';
 import { ROOT } from '../support/run-script.js';
+import { ChildScript } from '../support/child-script.js';
 
 const SAGAS = 300;
 const KILLS = 10;
@@ -58,88 +57,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** A child process running a TypeScript file with tsx, its stdout split in lines. */
-class Child {
-  readonly proc: ChildProcess;
-  readonly lines: string[] = [];
-  /** Resolves once the process has exited and its output is read to the end. */
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr = '';
-  #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  readonly #watchers = new Set<() => void>();
-
-  constructor(
-    readonly name: string,
-    file: string,
-    env: Record<string, string>,
-  ) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', file], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      for (const w of this.#watchers) w();
-    });
-    this.proc.stderr!.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
-      if (this.stderr.length > 200_000) this.stderr = this.stderr.slice(-100_000);
-    });
-    this.closed = new Promise((resolve) => {
-      this.proc.once('close', (code, signal) => {
-        this.#exit = { code, signal };
-        for (const w of this.#watchers) w();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.#exit === null && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  /** Lines `TAG {json}`, parsed. */
-  tagged<T>(tag: string): T[] {
-    return this.lines.filter((l) => l.startsWith(`${tag} `)).map((l) => JSON.parse(l.slice(tag.length + 1)) as T);
-  }
-
-  /** Waits for a line that starts with `tag`; throws if the process ends first or after `timeoutMs`. */
-  waitFor(tag: string, timeoutMs: number): Promise<string> {
-    const find = () => this.lines.find((l) => l === tag || l.startsWith(`${tag} `));
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const line = find();
-        if (line !== undefined) return done(() => resolve(line));
-        if (this.#exit) return done(() => reject(new Error(`${this.name} exited (${JSON.stringify(this.#exit)}) before printing ${tag}\n${this.tail()}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`${this.name} printed no ${tag} within ${timeoutMs} ms\n${this.tail()}`))), timeoutMs);
-      const done = (fn: () => void) => {
-        clearTimeout(timer);
-        this.#watchers.delete(check);
-        fn();
-      };
-      this.#watchers.add(check);
-      check();
-    });
-  }
-
-  /** Ends the process with `signal`; after `graceMs` without exit, SIGKILL. */
-  async stop(signal: NodeJS.Signals, graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.running && this.proc.pid !== undefined) process.kill(this.proc.pid, signal);
-    const timer = setTimeout(() => {
-      if (this.running && this.proc.pid !== undefined) process.kill(this.proc.pid, 'SIGKILL');
-    }, graceMs);
-    const exit = await this.closed;
-    clearTimeout(timer);
-    return exit;
-  }
-
-  tail(chars = 4_000): string {
-    return `--- ${this.name} stderr (tail) ---\n${this.stderr.slice(-chars)}`;
-  }
 }
 
 interface Variant {
@@ -204,7 +121,7 @@ const totalCount = (c: Record<string, number>) => Object.values(c).reduce((a, b)
 
 type Recovered = RecoveryReport & { recoverMs: number; sinceStartMs: number; storedAtStart: number };
 
-const children: Child[] = [];
+const children: ChildScript[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
@@ -245,15 +162,15 @@ describe.each([
       const orchestratorEnv = { ...variant.env, PORT: String(port), TOKENS: JSON.stringify(tokens), SAGAS: String(SAGAS), PACE_MS: String(paceMs) };
       const orchestratorFile = join(ROOT, 'test/support/crash-orchestrator.ts');
 
-      const participants = new Child(`${repo} participants`, join(ROOT, 'test/support/crash-participants.ts'), {
+      const participants = new ChildScript(`${repo} participants`, join(ROOT, 'test/support/crash-participants.ts'), {
         URL: `ws://127.0.0.1:${port}`,
         TOKENS: JSON.stringify(tokens),
       });
       children.push(participants);
 
-      const runs: Child[] = [];
-      const startOrchestrator = async (): Promise<Child> => {
-        const child = new Child(`${repo} orchestrator #${runs.length + 1}`, orchestratorFile, orchestratorEnv);
+      const runs: ChildScript[] = [];
+      const startOrchestrator = async (): Promise<ChildScript> => {
+        const child = new ChildScript(`${repo} orchestrator #${runs.length + 1}`, orchestratorFile, orchestratorEnv);
         children.push(child);
         runs.push(child);
         await child.waitFor('READY', 20_000);

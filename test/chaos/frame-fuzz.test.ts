@@ -30,6 +30,7 @@ import {
 } from '../../src/index.js';
 import { FrameError } from '../../src/transport/protocol.js';
 import { collectingLogger, sleep, until } from '../support/harness.js';
+import { orderSaga, type Order } from '../support/ws-order.js';
 import { mulberry32, type Rng } from '../support/saga-model.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? 0xf422);
@@ -56,26 +57,8 @@ afterAll(async () => {
 /** Request ids of real requests in flight, seen by the good participant: forged answers use them. */
 const realIds: string[] = [];
 
-interface Order {
-  orderId: string;
-  reservationId?: string;
-  chargeId?: string;
-  [key: string]: unknown;
-}
 
-const ORDER = new Saga<Order>('fuzz-order')
-  .remoteStep('reserve')
-  .onExecute((ctx) => new SagaRequest('inventory.reserve', { orderId: ctx.orderId }))
-  .onSuccess(async (ctx, res) => {
-    ctx.reservationId = (await res.content<{ id: string }>()).id;
-  })
-  .onFailure((ctx) => new SagaRequest('inventory.release', { id: ctx.reservationId ?? null }))
-  .remoteStep('charge')
-  .onExecute((ctx) => new SagaRequest('payment.charge', { orderId: ctx.orderId }))
-  .onSuccess(async (ctx, res) => {
-    ctx.chargeId = (await res.content<{ id: string }>()).id;
-  })
-  .commit();
+const ORDER = orderSaga('fuzz-order');
 
 // ------------------------------------------------------------------------------------------------
 // Frames.

@@ -24,6 +24,7 @@ import {
   type WebSocketBrokerOptions,
 } from '../../src/index.js';
 import { collectingLogger, rows, sleep, until } from '../support/harness.js';
+import { orderSaga, type Order } from '../support/ws-order.js';
 import { selfSignedCertificate, type SelfSignedCertificate } from '../support/tls.js';
 
 const TOKENS = { inventory: 'tok-inventory', payment: 'tok-payment' } as const;
@@ -85,26 +86,8 @@ function get(url: string, ca?: string): Promise<{ status: number; body: string }
   });
 }
 
-interface Order {
-  orderId: string;
-  reservationId?: string;
-  chargeId?: string;
-  [key: string]: unknown;
-}
 
-const ORDER = new Saga<Order>('tls-order', { twoPhaseCommit: false })
-  .remoteStep('reserve')
-  .onExecute((ctx) => new SagaRequest('inventory.reserve', { orderId: ctx.orderId }))
-  .onSuccess(async (ctx, res) => {
-    ctx.reservationId = (await res.content<{ id: string }>()).id;
-  })
-  .onFailure((ctx) => new SagaRequest('inventory.release', { id: ctx.reservationId ?? null }))
-  .remoteStep('charge')
-  .onExecute((ctx) => new SagaRequest('payment.charge', { orderId: ctx.orderId }))
-  .onSuccess(async (ctx, res) => {
-    ctx.chargeId = (await res.content<{ id: string }>()).id;
-  })
-  .commit();
+const ORDER = orderSaga('tls-order', { twoPhaseCommit: false });
 
 /** Runs two orders through `broker` with inventory and payment participants at `url`. */
 async function runOrders(broker: WebSocketBroker, url: string, tls?: ParticipantOptions['tls']) {

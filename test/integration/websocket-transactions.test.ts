@@ -32,7 +32,7 @@ import { cleanupRedis, REDIS_URL, redisRepository } from '../support/redis.js';
 import { clearRedisPrefix } from '../support/clear-redis-prefix.js';
 import { freePort } from '../support/redis-server.js';
 import { ROOT } from '../support/run-script.js';
-import { TxChild } from '../support/tx-child.js';
+import { ChildScript } from '../support/child-script.js';
 import { TX_ALL_SERVICES, TX_CRASH_SAGA, TX_SERVICES, txSaga, type TxLedgerEntry, type TxOrder, type TxPlan } from '../support/tx-saga.js';
 
 const PARTICIPANTS = join(ROOT, 'test/support/tx-participants.ts');
@@ -43,7 +43,7 @@ const STEP_OF = { inventory: 'reserve-stock', payment: 'charge', shipping: 'ship
 // ------------------------------------------------------------------------------------------------
 // Cleanup: every child process is ended by its own pid, then managers, brokers and Redis keys.
 
-const children: TxChild[] = [];
+const children: ChildScript[] = [];
 const managers: SagaManager[] = [];
 const brokers: WebSocketBroker[] = [];
 const cleanups: Array<() => Promise<void>> = [];
@@ -61,20 +61,20 @@ interface Synced {
   effects: Record<string, { reserved: string[]; committed: string[]; rejected: string[] }>;
 }
 
-function startParticipants(url: string): TxChild {
-  const child = new TxChild('tx-participants', PARTICIPANTS, { URL: url, TOKENS: JSON.stringify(TOKENS) });
+function startParticipants(url: string): ChildScript {
+  const child = new ChildScript('tx-participants', PARTICIPANTS, { URL: url, TOKENS: JSON.stringify(TOKENS) });
   children.push(child);
   return child;
 }
 
 /** What the participants did for one execution so far, in order; every line they wrote before the call is in. */
-async function ledgerOf(participants: TxChild, uuid: string): Promise<TxLedgerEntry[]> {
+async function ledgerOf(participants: ChildScript, uuid: string): Promise<TxLedgerEntry[]> {
   await participants.sync();
   return participants.tagged<TxLedgerEntry>('LEDGER').filter((e) => e.uuid === uuid);
 }
 
 /** Waits until the participants' ledger of `uuid` satisfies `check`; returns it. */
-async function untilLedger(participants: TxChild, uuid: string, check: (ledger: TxLedgerEntry[]) => boolean, what: string, timeoutMs = 8_000): Promise<TxLedgerEntry[]> {
+async function untilLedger(participants: ChildScript, uuid: string, check: (ledger: TxLedgerEntry[]) => boolean, what: string, timeoutMs = 8_000): Promise<TxLedgerEntry[]> {
   let ledger: TxLedgerEntry[] = [];
   await until(
     async () => check((ledger = await ledgerOf(participants, uuid))),
@@ -551,7 +551,7 @@ describe.each(MODES)('operator actions over the wire on an execution %s', (mode)
 // ------------------------------------------------------------------------------------------------
 
 /** Resolves when the child exits; throws after `timeoutMs`. */
-async function exitOf(child: TxChild, timeoutMs: number) {
+async function exitOf(child: ChildScript, timeoutMs: number) {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${child.name} did not exit within ${timeoutMs} ms\n${child.tail()}`)), timeoutMs);
@@ -588,7 +588,7 @@ describe('SIGKILL of the orchestrator (a child process, Redis repository) in the
     const env = { PORT: String(port), TOKENS: JSON.stringify(TOKENS), REDIS_URL, KEY_PREFIX: keyPrefix, RUN_UUID: uuid, PLAN: '{}' };
 
     // Life 1: runs the saga and dies at the kill point.
-    const first = new TxChild('tx-orchestrator #1', ORCHESTRATOR, { ...env, KILL: kill });
+    const first = new ChildScript('tx-orchestrator #1', ORCHESTRATOR, { ...env, KILL: kill });
     children.push(first);
     await first.waitFor('READY', 15_000);
     const participants = startParticipants(`ws://127.0.0.1:${port}`);
@@ -610,7 +610,7 @@ describe('SIGKILL of the orchestrator (a child process, Redis repository) in the
     expect(hooks(atKill, 'commit').map(show), 'commits carried out before the kill').toEqual(committedBefore.map((s) => `${s} commit applied`));
 
     // Life 2: recovers, sends the stored commits again, and the execution finishes.
-    const second = new TxChild('tx-orchestrator #2', ORCHESTRATOR, { ...env, WAIT: '1' });
+    const second = new ChildScript('tx-orchestrator #2', ORCHESTRATOR, { ...env, WAIT: '1' });
     children.push(second);
     const final = JSON.parse((await second.waitFor('FINAL', 15_000)).slice('FINAL '.length)) as ReturnType<SagaExecution['toJSON']>;
     expect(final.status).toBe(SagaStatus.Finished);

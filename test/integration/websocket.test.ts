@@ -34,6 +34,7 @@ import {
   type WebSocketBrokerOptions,
 } from '../../src/index.js';
 import { collectingLogger, deferred, never, rows, settle, sleep, stepOf, until } from '../support/harness.js';
+import { orderSaga, type Order } from '../support/ws-order.js';
 
 // ------------------------------------------------------------------------------------------------
 // Cleanup: everything a test opens is closed after it, participants first (so that nothing
@@ -241,30 +242,12 @@ async function tcpProxy(targetPort: number) {
 // ------------------------------------------------------------------------------------------------
 // Sagas.
 
-interface Order {
-  orderId: string;
-  reservationId?: string;
-  chargeId?: string;
-  [key: string]: unknown;
-}
 
 
 /** inventory.reserve (compensated by inventory.release), then payment.charge. */
 // The sagas here skip the two-phase commit, so frame counts are the steps' own; the commit over
 // the wire has its own tests (websocket-transactions.test.ts).
-const ORDER = new Saga<Order>('ws-order', { twoPhaseCommit: false })
-  .remoteStep('reserve')
-  .onExecute((ctx) => new SagaRequest('inventory.reserve', { orderId: ctx.orderId }))
-  .onSuccess(async (ctx, res) => {
-    ctx.reservationId = (await res.content<{ id: string }>()).id;
-  })
-  .onFailure((ctx) => new SagaRequest('inventory.release', { id: ctx.reservationId ?? null }))
-  .remoteStep('charge')
-  .onExecute((ctx) => new SagaRequest('payment.charge', { orderId: ctx.orderId }))
-  .onSuccess(async (ctx, res) => {
-    ctx.chargeId = (await res.content<{ id: string }>()).id;
-  })
-  .commit();
+const ORDER = orderSaga('ws-order', { twoPhaseCommit: false });
 
 /** inventory.reserve only. */
 const RESERVE = new Saga<Order>('ws-reserve', { twoPhaseCommit: false })

@@ -59,8 +59,14 @@ describe('a broker that throws in send()', () => {
     const logger = collectingLogger();
     const broker = new ThrowingBroker((r) => r.target === 'inventory.reserve');
     const manager = managerWith({ broker, logger });
-    const execution = await manager.run(ORDER, { pauseOnDisk: true, raiseOnError: false });
-    const done = execution.status === SagaStatus.Errored ? execution : await manager.waitFor(execution.uuid, { timeoutMs: 5_000 });
+    // With pauseOnDisk, run() answers with what the failed sends led to, as minos does: the step
+    // has failed (the execution waits on the reject of its transaction), and raiseOnError throws.
+    const first = await manager.run(ORDER, { pauseOnDisk: true, raiseOnError: false });
+    expect(first.error).toMatchObject({ step: 'reserve', code: 'SAGA_BROKER_FAILED' });
+    expect(stepOf(first, 'reserve').status).toBe(SagaStepStatus.ErroredByOnExecute);
+    const thrown = await manager.run(ORDER, { pauseOnDisk: true }).catch((err: unknown) => err);
+    expect(thrown).toMatchObject({ code: 'SAGA_FAILED_EXECUTION', execution: { error: { code: 'SAGA_BROKER_FAILED' } } });
+    const done = first.status === SagaStatus.Errored ? first : await manager.waitFor(first.uuid, { timeoutMs: 5_000 });
     expect(done.status).toBe(SagaStatus.Errored);
     expect(stepOf(done, 'reserve')).toMatchObject({ status: SagaStepStatus.ErroredByOnExecute, attempts: 2 });
     expect(stepOf(done, 'reserve').error?.code).toBe('SAGA_BROKER_FAILED');

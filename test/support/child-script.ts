@@ -8,11 +8,11 @@ export interface ChildExit {
 }
 
 /**
- * A child process running a TypeScript file of the repository with tsx (as in
- * test/chaos/crash-recovery.test.ts), its stdout read as lines (`TAG {json}`), its stdin open for
- * commands, stopped by its own pid. Used by test/integration/websocket-transactions.test.ts.
+ * A child process running a TypeScript file of the repository with tsx, its stdout read as lines
+ * (`TAG {json}`), its stdin open for commands, stopped by its own pid. The crash test and the
+ * two-phase commit's integration tests run their orchestrators and participants in these.
  */
-export class TxChild {
+export class ChildScript {
   readonly proc: ChildProcess;
   readonly lines: string[] = [];
   readonly closed: Promise<ChildExit>;
@@ -101,7 +101,7 @@ export class TxChild {
   }
 
   /** Ends the process with `signal` (by its pid); after `graceMs` without exit, SIGKILL. */
-  async stop(signal: NodeJS.Signals, graceMs = 5_000): Promise<ChildExit> {
+  async stop(signal: NodeJS.Signals, graceMs = 10_000): Promise<ChildExit> {
     if (this.running && this.proc.pid !== undefined) process.kill(this.proc.pid, signal);
     const timer = setTimeout(() => {
       if (this.running && this.proc.pid !== undefined) process.kill(this.proc.pid, 'SIGKILL');
