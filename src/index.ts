@@ -52,7 +52,8 @@ export type {
   TransactionRefusal,
 } from '../machines/types.js';
 
-export { SagaManager, type SagaManagerOptions, type SagaManagerStats, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
+export { SagaManager, type SagaManagerOptions, type SagaManagerStats, type SagaExecutionDetails, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
+export type { StoreEvent, StoreListener } from './runtime/saga-runtime.js';
 export { SagaExecution, type SagaStepFailure, type SagaTransactionView } from './runtime/saga-execution.js';
 export { SagaFailedExecutionError } from './runtime/saga-failed-execution-error.js';
 export { SagaFailedCommitError } from './runtime/saga-failed-commit-error.js';

@@ -19,7 +19,9 @@ import type { SagaListFilter, SagaListPage, SagaRepository } from '../repositori
 import type { InspectObserver } from '../runtime/inspection.js';
 import type { RecoveryReport } from '../runtime/recovery.js';
 import { SagaExecution } from '../runtime/saga-execution.js';
-import { SagaRuntime } from '../runtime/saga-runtime.js';
+import { SagaRuntime, type StoreListener } from '../runtime/saga-runtime.js';
+import type { OutgoingRequest } from '../messages/outgoing-request.js';
+import type { SagaTimer } from '../messages/saga-timer.js';
 import { isFinalStatus, SagaStatus, SagaStepStatus } from '../status.js';
 import { InProcessBroker } from '../transport/in-process-broker.js';
 import type { SagaBroker } from '../transport/saga-broker.js';
@@ -62,6 +64,19 @@ export interface SagaManagerOptions {
    * event there. `0` keeps nothing. @defaultValue 1000
    */
   pausedCacheSize?: number;
+}
+
+/** One execution with what it waits on (see {@link SagaManager.describe}). */
+export interface SagaExecutionDetails {
+  execution: SagaExecution;
+  /** The requests it waits on (sent, and sent again by recovery until answered). */
+  outbox: OutgoingRequest[];
+  /** The deadline it waits on, or `null`. */
+  timer: SagaTimer | null;
+  /** The stored version (`null` before its first store). */
+  version: number | null;
+  /** When it was last stored (ms since the epoch), when read from the repository. */
+  updatedAt: number | null;
 }
 
 /** An operator's note, kept in the execution's history. */
@@ -185,6 +200,34 @@ export class SagaManager {
       armedDeadlines: this.#runtime.armedDeadlines,
       ignoredResponses: this.#runtime.ignoredResponses,
     };
+  }
+
+  /**
+   * One execution with what it waits on: its view, its requests in flight (the outbox) and its
+   * deadline, from memory when it runs here, else as stored. Throws `SagaExecutionNotFoundError`.
+   */
+  async describe(uuid: string): Promise<SagaExecutionDetails> {
+    const [execution, waits] = await Promise.all([this.#runtime.get(uuid), this.#runtime.waitsOf(uuid)]);
+    return { execution, ...waits };
+  }
+
+  /** How many executions the repository holds in each status; `null` when it cannot count. */
+  async counts(): Promise<Record<SagaStatus, number> | null> {
+    return this.repository.count ? this.repository.count() : null;
+  }
+
+  /** The saga definitions this manager knows, each version of each. */
+  definitions(): Array<Saga<object>> {
+    return this.#registry.all().map((c) => c.saga);
+  }
+
+  /**
+   * Tells `listener` about every store of an execution by this manager (its uuid, saga, status,
+   * version, how long the store took, and its view on demand): for live views and metrics.
+   * Returns the function that stops it.
+   */
+  onStore(listener: StoreListener): () => void {
+    return this.#runtime.onStore(listener);
   }
 
   /** Runs a saga. See {@link RunOptions} for when it resolves. */

@@ -56,4 +56,9 @@ export class SagaRegistry {
   names(): string[] {
     return [...this.#latest.keys()];
   }
+
+  /** Every registered definition, each version of each saga. */
+  all(): CompiledSaga[] {
+    return [...this.#byName.values()].flatMap((versions) => [...versions.values()]);
+  }
 }

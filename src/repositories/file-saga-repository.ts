@@ -5,13 +5,14 @@ import { SagaSnapshotError } from '../errors/saga-snapshot-error.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
-import { isFinalStatus } from '../status.js';
+import { isFinalStatus, type SagaStatus } from '../status.js';
 import { DirectoryLock } from './directory-lock.js';
 import { errnoOf, removeFile, removeTempFiles, replaceFile, syncDirectory } from './durable-fs.js';
 import { parseRecordFile, readRecordIndex, recordFileName } from './record-file.js';
 import { listSummaries } from './list-summaries.js';
 import {
   checkNextVersion,
+  countByStatus,
   summarize,
   type SagaListFilter,
   type SagaListPage,
@@ -244,6 +245,11 @@ export class FileSagaRepository implements SagaRepository {
   async list(filter: SagaListFilter = {}): Promise<SagaListPage> {
     this.#checkOpen();
     return listSummaries(this.#index.values(), filter, 'FileSagaRepository');
+  }
+
+  async count(): Promise<Record<SagaStatus, number>> {
+    this.#checkOpen();
+    return countByStatus(this.#index.values());
   }
 
   /**

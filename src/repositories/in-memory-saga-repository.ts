@@ -1,8 +1,10 @@
+import type { SagaStatus } from '../status.js';
 import { SagaVersionConflictError } from '../errors/saga-version-conflict-error.js';
 import { listSummaries } from './list-summaries.js';
 import { parseRecord } from './parse-record.js';
 import {
   checkNextVersion,
+  countByStatus,
   summarize,
   type SagaListFilter,
   type SagaListPage,
@@ -51,6 +53,14 @@ export class InMemorySagaRepository implements SagaRepository {
       })(this.#rows.values()),
       filter,
       'InMemorySagaRepository',
+    );
+  }
+
+  async count(): Promise<Record<SagaStatus, number>> {
+    return countByStatus(
+      (function* (rows) {
+        for (const row of rows) yield row.summary;
+      })(this.#rows.values()),
     );
   }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
-import { isFinalStatus, type SagaStatus } from '../status.js';
+import { isFinalStatus, SagaStatus } from '../status.js';
 import { pageLimit } from './list-summaries.js';
 import { parseRecord } from './parse-record.js';
 import { reportConnectionErrors } from './redis-connection-errors.js';
@@ -193,6 +193,18 @@ export class RedisSagaRepository implements SagaRepository {
     this.#commit.flush();
     const prefix = this.#layout.prefixOf(this.#layout.shardOf(uuid));
     return (await this.#scripted.sagaDelete(`${prefix}x:${uuid}`, prefix, uuid)) === 1;
+  }
+
+  /** Counts by status: the size of each status index of every shard, in one round trip. */
+  async count(): Promise<Record<SagaStatus, number>> {
+    this.#commit.flush();
+    const statuses = Object.values(SagaStatus);
+    const queries: Array<Promise<number>> = [];
+    for (let shard = 0; shard < this.#layout.shards; shard++) for (const s of statuses) queries.push(this.redis.zcard(`${this.#layout.prefixOf(shard)}st:${s}`));
+    const sizes = await Promise.all(queries);
+    const counts = Object.fromEntries(statuses.map((s) => [s, 0])) as Record<SagaStatus, number>;
+    sizes.forEach((n, i) => (counts[statuses[i % statuses.length]!] += n));
+    return counts;
   }
 
   /**

@@ -91,6 +91,8 @@ export interface SagaRepository {
   delete(uuid: string): Promise<boolean>;
   /** A page of summaries matching `filter`, newest first (ties: uuid descending). */
   list(filter?: SagaListFilter): Promise<SagaListPage>;
+  /** How many executions are stored in each status (for dashboards and metrics; optional for a repository of your own). */
+  count?(): Promise<Record<SagaStatus, number>>;
   /** Stops the repository's timers and releases what it opened (a directory lock, its own connection). */
   close(): Promise<void>;
 }
@@ -110,6 +112,13 @@ export function summarize(record: SagaRecord): SagaRecordSummary {
 }
 
 /** Whether a summary passes a filter (for repositories that filter in memory). */
+/** Counts summaries by status: the `count()` of repositories that hold their summaries in memory. */
+export function countByStatus(summaries: Iterable<SagaRecordSummary>): Record<SagaStatus, number> {
+  const counts: Record<SagaStatus, number> = { created: 0, running: 0, paused: 0, finished: 0, errored: 0 };
+  for (const s of summaries) counts[s.status]++;
+  return counts;
+}
+
 export function matchesFilter(s: SagaRecordSummary, filter: SagaListFilter): boolean {
   if (filter.status !== undefined) {
     const statuses = typeof filter.status === 'string' ? [filter.status] : filter.status;

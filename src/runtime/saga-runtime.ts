@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { CompiledSaga } from '../../machines/compile.js';
 import { responseEvent, type SagaMachineEvent, type SagaMachineInput } from '../../machines/types.js';
 import type { Clock } from '../clock.js';
@@ -9,6 +10,7 @@ import type { SagaLogger } from '../logger.js';
 import { parseRequestId } from '../messages/request-id.js';
 import { failedResponse, responseProblem, type SagaResponseData } from '../messages/saga-response.js';
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
+import type { SagaTimer } from '../messages/saga-timer.js';
 import type { SagaRecord, SagaRepository } from '../repositories/saga-repository.js';
 import { isFinalStatus, SagaStatus } from '../status.js';
 import type { SagaBroker } from '../transport/saga-broker.js';
@@ -30,6 +32,24 @@ export interface DefinitionSource {
   /** The compiled definition a stored execution started on; throws when it is not registered. */
   forRecord(sagaName: string, definitionHash: string): CompiledSaga;
 }
+
+/** What happened to an execution at one of its stores: for live views and metrics. */
+export interface StoreEvent {
+  uuid: string;
+  sagaName: string;
+  /** `stored`: the store succeeded; `conflict`: another writer got there first; `failed`: the repository failed. */
+  outcome: StoreOutcome['kind'];
+  /** The status stored (for `stored`), or the status the execution had. */
+  status: SagaStatus;
+  version: number | null;
+  /** How long the store took (ms). */
+  storeMs: number;
+  /** The execution as stored, built when asked for. */
+  view(): SagaExecution;
+}
+
+/** Told about every store of this runtime. A listener that throws is logged and ignored. */
+export type StoreListener = (event: StoreEvent) => void;
 
 /** What the runtime is built on: adapters at the edge and the manager's choices. */
 export interface SagaRuntimeOptions {
@@ -79,6 +99,7 @@ export class SagaRuntime {
   readonly #deadlines: DeadlineScheduler;
   readonly #recovery: Recovery;
   readonly #waiters: Waiters;
+  readonly #listeners = new Set<StoreListener>();
 
   constructor(options: SagaRuntimeOptions) {
     this.#repository = options.repository;
@@ -108,6 +129,21 @@ export class SagaRuntime {
       isLive: (uuid) => this.#executions.isLive(uuid) || this.#mailboxes.busy(uuid),
       resume: (record) => this.#mailboxes.run(record.uuid, () => this.#resume(record)),
     });
+  }
+
+  /** Listens to every store from now on; returns the function that stops it. */
+  onStore(listener: StoreListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** What an execution waits on now: its outbox and deadline (in memory when it runs here, else as stored). */
+  async waitsOf(uuid: string): Promise<{ outbox: OutgoingRequest[]; timer: SagaTimer | null; version: number | null; updatedAt: number | null }> {
+    const live = this.#executions.live(uuid);
+    if (live) return { outbox: live.outbox(), timer: live.timer(), version: live.version, updatedAt: null };
+    const record = await this.#repository.load(uuid);
+    if (!record) throw new SagaExecutionNotFoundError(uuid);
+    return { outbox: record.outbox, timer: record.timer, version: record.version, updatedAt: record.updatedAt };
   }
 
   /** Executions held in memory. */
@@ -339,7 +375,9 @@ export class SagaRuntime {
   async #rest(execution: LiveExecution): Promise<StoreOutcome['kind']> {
     const { uuid } = execution;
     const firstStore = execution.version === null;
+    const started = this.#listeners.size ? performance.now() : 0;
     const outcome = await this.#writer.store(execution);
+    if (this.#listeners.size) this.#told(execution, outcome, performance.now() - started);
     if (outcome.kind !== 'stored') {
       this.#executions.drop(execution);
       if (outcome.kind === 'conflict' && firstStore) {
@@ -366,6 +404,25 @@ export class SagaRuntime {
     // `run()` has answered, and nothing comes for it but a decision, which finds it there.
     else if (record.status === SagaStatus.Paused && (execution.pauseOnDisk || awaitingCommit)) this.#executions.park(execution);
     return 'stored';
+  }
+
+  #told(execution: LiveExecution, outcome: StoreOutcome, storeMs: number): void {
+    const event: StoreEvent = {
+      uuid: execution.uuid,
+      sagaName: execution.definition.saga.name,
+      outcome: outcome.kind,
+      status: outcome.kind === 'stored' ? outcome.record.status : execution.status,
+      version: outcome.kind === 'stored' ? outcome.record.version : execution.version,
+      storeMs,
+      view: () => this.#view(execution),
+    };
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#log.warn?.('a store listener failed', { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
   }
 
   /**

@@ -316,6 +316,18 @@ describe.each(ADAPTERS)('SagaRepository conformance: $name', (adapter) => {
       }
     });
 
+    it('counts by status, and follows stores that change a status and deletes', async () => {
+      const records = await dataset();
+      const expected = Object.fromEntries(STATUSES.map((st) => [st, [...records.values()].filter((r) => r.status === st).length]));
+      expect(await repo.count!()).toEqual(expected);
+      const moved = records.get('r-01')!;
+      await repo.store({ ...moved, version: 2, status: SagaStatus.Finished }, 1);
+      await repo.delete('r-02');
+      const after = { ...expected, [moved.status]: expected[moved.status]! - 1, [SagaStatus.Finished]: expected[SagaStatus.Finished]! + 1 };
+      after[records.get('r-02')!.status]!--;
+      expect(await repo.count!()).toEqual(after);
+    });
+
     it('filters by status (one or several), saga name and creation time, combined with AND', async () => {
       const records = await dataset();
       const filters: SagaListFilter[] = [
