@@ -73,8 +73,9 @@ export { RedisSagaRepository, type RedisSagaRepositoryOptions } from './reposito
 
 export type { SagaBroker, ResponseListener } from './transport/saga-broker.js';
 export { InProcessBroker } from './transport/in-process-broker.js';
-export { WebSocketBroker, type WebSocketBrokerOptions, type WebSocketBrokerStats, type ParticipantAuth } from './transport/websocket-broker.js';
+export { WebSocketBroker, type BrokerAnswer, type WebSocketBrokerOptions, type WebSocketBrokerStats, type ParticipantAuth } from './transport/websocket-broker.js';
 export { PROTOCOL_VERSION, CloseCode, FrameError } from './transport/protocol.js';
+export { asyncApiDocument } from './transport/asyncapi.js';
 export { connectParticipant, SagaParticipantRefusedError, type Participant, type ParticipantOptions, type ParticipantTlsOptions } from './participant/connect-participant.js';
 export {
   ParticipantRuntime,
@@ -111,3 +112,7 @@ export {
   SagaChartError,
   SagaAlreadyRunningError,
 } from './errors/index.js';
+
+export { AdminApi, type AdminApiOptions } from './admin/admin-api.js';
+export { InspectionStream, type InspectionSummary } from './admin/inspection-stream.js';
+export type { ChartNode, SagaChart } from './admin/chart.js';

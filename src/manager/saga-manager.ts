@@ -19,6 +19,7 @@ import type { SagaListFilter, SagaListPage, SagaRepository } from '../repositori
 import type { InspectObserver } from '../runtime/inspection.js';
 import type { RecoveryReport } from '../runtime/recovery.js';
 import { SagaExecution } from '../runtime/saga-execution.js';
+import type { SagaSnapshotLike } from '../../machines/read.js';
 import { SagaRuntime, type StoreListener } from '../runtime/saga-runtime.js';
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
 import type { SagaTimer } from '../messages/saga-timer.js';
@@ -77,6 +78,8 @@ export interface SagaExecutionDetails {
   version: number | null;
   /** When it was last stored (ms since the epoch), when read from the repository. */
   updatedAt: number | null;
+  /** Where it is in its chart: the state value, as XState's `snapshot.value`. */
+  value: SagaSnapshotLike['value'] | null;
 }
 
 /** An operator's note, kept in the execution's history. */

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { CompiledSaga } from '../../machines/compile.js';
+import type { SagaSnapshotLike } from '../../machines/read.js';
 import { responseEvent, type SagaMachineEvent, type SagaMachineInput } from '../../machines/types.js';
 import type { Clock } from '../clock.js';
 import { SagaAlreadyRunningError } from '../errors/saga-already-running-error.js';
@@ -46,6 +47,16 @@ export interface StoreEvent {
   storeMs: number;
   /** The execution as stored, built when asked for. */
   view(): SagaExecution;
+}
+
+/** What an execution waits on, and where it is in its chart. */
+export interface ExecutionWaits {
+  outbox: OutgoingRequest[];
+  timer: SagaTimer | null;
+  version: number | null;
+  updatedAt: number | null;
+  /** The chart's state value (XState's `snapshot.value`). */
+  value: SagaSnapshotLike['value'] | null;
 }
 
 /** Told about every store of this runtime. A listener that throws is logged and ignored. */
@@ -138,12 +149,13 @@ export class SagaRuntime {
   }
 
   /** What an execution waits on now: its outbox and deadline (in memory when it runs here, else as stored). */
-  async waitsOf(uuid: string): Promise<{ outbox: OutgoingRequest[]; timer: SagaTimer | null; version: number | null; updatedAt: number | null }> {
+  async waitsOf(uuid: string): Promise<ExecutionWaits> {
     const live = this.#executions.live(uuid);
-    if (live) return { outbox: live.outbox(), timer: live.timer(), version: live.version, updatedAt: null };
+    if (live) return { outbox: live.outbox(), timer: live.timer(), version: live.version, updatedAt: null, value: live.value };
     const record = await this.#repository.load(uuid);
     if (!record) throw new SagaExecutionNotFoundError(uuid);
-    return { outbox: record.outbox, timer: record.timer, version: record.version, updatedAt: record.updatedAt };
+    const value = (record.snapshot as { value?: unknown } | null)?.value ?? null;
+    return { outbox: record.outbox, timer: record.timer, version: record.version, updatedAt: record.updatedAt, value: value as ExecutionWaits['value'] };
   }
 
   /** Executions held in memory. */

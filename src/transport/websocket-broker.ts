@@ -3,6 +3,7 @@ import https, { type Server as HttpsServer, type ServerOptions as HttpsServerOpt
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
+import { claimedResponses } from './http-claims.js';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { z } from 'zod';
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
@@ -163,6 +164,20 @@ interface Connection {
 interface Inflight {
   request: OutgoingRequest;
   connection: Connection;
+  /** When it went out (clock ms), for the answer's latency. */
+  sentAt: number;
+}
+
+/** One answer from a participant, as {@link WebSocketBroker.onAnswer} tells it. */
+export interface BrokerAnswer {
+  service: string;
+  sagaName: string;
+  /** `execute`, `compensate`, `reserve`, `commit` or `reject`. */
+  phase: string;
+  /** The status it counts as (a yes vote and an ack are 200). */
+  status: number;
+  /** From the request going out on this connection to its answer (ms). */
+  latencyMs: number;
 }
 
 /** What the broker has done, for tests, the dashboard and benchmarks. */
@@ -239,6 +254,7 @@ export class WebSocketBroker implements SagaBroker {
   #turnSinceBeat = true;
   #turnEnding = false;
   #listener: ResponseListener | undefined;
+  readonly #answerListeners = new Set<(answer: BrokerAnswer) => void>();
   #pending = 0;
   #seq = 0;
   #closed = false;
@@ -292,6 +308,20 @@ export class WebSocketBroker implements SagaBroker {
     const raw = this.#ownsServer ? (this.#opts.host ?? '127.0.0.1') : address.address;
     const host = raw.includes(':') ? `[${raw}]` : raw;
     return `${this.#server instanceof https.Server ? 'wss' : 'ws'}://${host}:${address.port}${this.#opts.path ?? ''}`;
+  }
+
+  /** The http(s) server the broker is on: the admin API attaches its routes here. */
+  get server(): HttpServer | HttpsServer {
+    return this.#server;
+  }
+
+  /**
+   * Tells `listener` about every answer accepted from a participant (service, phase, status,
+   * latency): for metrics. A listener that throws is ignored. Returns the function that stops it.
+   */
+  onAnswer(listener: (answer: BrokerAnswer) => void): () => void {
+    this.#answerListeners.add(listener);
+    return () => this.#answerListeners.delete(listener);
   }
 
   get stats(): WebSocketBrokerStats {
@@ -567,12 +597,25 @@ export class WebSocketBroker implements SagaBroker {
     this.#inflight.delete(frame.requestId);
     entry.connection.inflight.delete(frame.requestId);
     this.#stats.responses++;
+    if (this.#answerListeners.size) this.#toldAnswer(c, entry, frame);
     if (frame.type === 'response') {
       this.#listener?.({ requestId: frame.requestId, status: frame.status, content: (frame.content ?? null) as never, relatedServices: frame.relatedServices ?? [], service: c.service });
     } else {
       // A vote answers a reserve (yes: 200, no: 400, a failed hook: 500); an ack a commit or reject (failed: 500).
       const status = frame.type === 'vote' ? (frame.vote === 'yes' ? 200 : frame.failed === true ? 500 : 400) : frame.ok === false ? 500 : 200;
       this.#listener?.({ requestId: frame.requestId, status, content: (frame.reason ?? null) as never, relatedServices: [], service: c.service });
+    }
+  }
+
+  #toldAnswer(c: Connection, entry: Inflight, frame: ResponseFrame | VoteFrame | AckFrame): void {
+    const status = frame.type === 'response' ? frame.status : frame.type === 'vote' ? (frame.vote === 'yes' ? 200 : frame.failed === true ? 500 : 400) : frame.ok === false ? 500 : 200;
+    const answer: BrokerAnswer = { service: c.service, sagaName: entry.request.sagaName, phase: entry.request.phase, status, latencyMs: Math.max(0, this.#clock.now() - entry.sentAt) };
+    for (const listener of this.#answerListeners) {
+      try {
+        listener(answer);
+      } catch {
+        // Metrics must not break delivery.
+      }
     }
   }
 
@@ -613,7 +656,7 @@ export class WebSocketBroker implements SagaBroker {
   }
 
   #deliver(c: Connection, request: OutgoingRequest): void {
-    this.#inflight.set(request.requestId, { request, connection: c });
+    this.#inflight.set(request.requestId, { request, connection: c, sentAt: this.#clock.now() });
     c.inflight.add(request.requestId);
     this.#stats.sent++;
     if (isTransactionPhase(request.phase)) {
@@ -777,6 +820,8 @@ export class WebSocketBroker implements SagaBroker {
 
 function createServer(tls: HttpsServerOptions | undefined): HttpServer | HttpsServer {
   const answer = (_req: IncomingMessage, res: http.ServerResponse) => {
+    // Another request listener (the admin API) answers what is its own, and this the rest.
+    if (claimedResponses.has(res) || res.headersSent) return;
     res.writeHead(426, { 'content-type': 'text/plain' }).end('sagachart participants connect here by WebSocket.\n');
   };
   if (!tls) return http.createServer(answer);
