@@ -208,7 +208,7 @@ export class AdminApi {
   static async listen(options: AdminApiOptions & { port?: number; host?: string }): Promise<AdminApi> {
     const api = new AdminApi(options);
     const server = http.createServer((req, res) => {
-      if (!res.headersSent) api.#send(res, 404, { error: { code: 'SAGA_ADMIN_NOT_FOUND', message: `nothing at ${req.url ?? ''}; the admin API is under /admin/ and metrics at /metrics` } });
+      if (!claimedResponses.has(res) && !res.headersSent) api.#send(res, 404, { error: { code: 'SAGA_ADMIN_NOT_FOUND', message: `nothing at ${req.url ?? ''}; the admin API is under /admin/ and metrics at /metrics` } });
     });
     server.prependListener('request', api.#onRequest);
     api.#server = server;
