@@ -39,6 +39,7 @@ export {
   type SagaSnapshotLike,
 } from '../machines/read.js';
 export { sagaDiagram } from '../machines/diagram.js';
+export { inspectorOptions } from '../machines/inspector-options.js';
 export type {
   SagaMachineContext,
   SagaMachineEvent,

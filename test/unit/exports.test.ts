@@ -62,6 +62,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "connectParticipant",
       "createSagaActor",
       "formatRequestId",
+      "inspectorOptions",
       "isAwaitingCommit",
       "isTransactionPhase",
       "parseRequestId",
