@@ -1,7 +1,8 @@
 /**
  * Folders are layers, and nothing imports upward (DESIGN §8): vocabulary (definition, messages,
  * status, errors, util) ← model (machines) ← adapters (repositories, transport, participant) ←
- * runtime ← manager ← the public index. Type-only imports count too.
+ * runtime ← manager ← operations (admin API, dashboard, metrics) ← the public index ← the CLI.
+ * Type-only imports count too.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -19,7 +20,9 @@ function files(dir: string): string[] {
 
 /** The layer of a file: a file may import from its own layer and those below. */
 function layerOf(file: string): { rank: number; name: string } {
-  if (file === 'src/index.ts') return { rank: 6, name: 'public API' };
+  if (file.startsWith('src/cli/')) return { rank: 8, name: 'cli' };
+  if (file === 'src/index.ts') return { rank: 7, name: 'public API' };
+  if (file.startsWith('src/admin/')) return { rank: 6, name: 'operations' };
   if (file.startsWith('src/manager/')) return { rank: 5, name: 'manager' };
   if (file.startsWith('src/runtime/')) return { rank: 4, name: 'runtime' };
   if (/^src\/(repositories|transport|participant)\//.test(file)) return { rank: 3, name: 'adapters' };
@@ -32,7 +35,7 @@ describe('layers', () => {
 
   it('finds the files of every layer', () => {
     const names = new Set(sources.map((f) => layerOf(f).name));
-    expect(names).toEqual(new Set(['vocabulary', 'model', 'adapters', 'runtime', 'manager', 'public API']));
+    expect(names).toEqual(new Set(['vocabulary', 'model', 'adapters', 'runtime', 'manager', 'operations', 'public API', ...(sources.some((f) => f.startsWith('src/cli/')) ? ['cli'] : [])]));
   });
 
   it('nothing imports from a layer above its own', () => {
