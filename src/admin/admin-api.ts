@@ -79,6 +79,9 @@ const actionQuery = z.strictObject({ wait: z.coerce.number().int().min(0).max(12
 const eventsQuery = z.strictObject({ types: z.string().max(100).optional() });
 const uuidParam = z.string().min(1).max(200);
 
+/** Why an execution's view cannot be built here; its stored record is shown instead. */
+const UNREADABLE = new Set(['SAGA_NOT_REGISTERED', 'SAGA_DEFINITION_MISMATCH', 'SAGA_SNAPSHOT_INVALID']);
+
 const DASHBOARD_DIR = fileURLToPath(new URL('./dashboard/', import.meta.url));
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -377,7 +380,13 @@ export class AdminApi {
   }
 
   async #describe(uuid: string) {
-    const details = await this.#manager.describe(uuid);
+    let details: Awaited<ReturnType<SagaManager['describe']>>;
+    try {
+      details = await this.#manager.describe(uuid);
+    } catch (err) {
+      if (!(err instanceof SagaError) || !UNREADABLE.has(err.code)) throw err;
+      return this.#unreadable(uuid, err);
+    }
     const { execution } = details;
     const saga = this.#manager.definitions().find((s) => s.name === execution.sagaName && s.hash === execution.definitionHash);
     const machine = saga ? this.#charts.get(saga).machine : undefined;
@@ -391,6 +400,18 @@ export class AdminApi {
       active: machine ? activeStateIds(machine, details.value) : [],
       chart: saga ? `/admin/api/sagas/${encodeURIComponent(saga.name)}/${saga.hash}/chart` : null,
     };
+  }
+
+  /**
+   * An execution this orchestrator cannot build a view of (its saga or version is not registered
+   * here, or its snapshot is broken): what the repository holds of it, and why, so that an
+   * operator still sees it.
+   */
+  async #unreadable(uuid: string, err: SagaError) {
+    const record = await this.#manager.repository.load(uuid);
+    if (!record) throw err;
+    const { snapshot: _snapshot, outbox, timer, ...summary } = record;
+    return { execution: null, record: summary, problem: { code: err.code, message: err.message }, outbox, timer, version: record.version, updatedAt: record.updatedAt, value: null, active: [], chart: null };
   }
 
   async #act(res: ServerResponse, uuid: string, action: AdminAction, body: z.infer<typeof actionBody>, waitMs: number): Promise<void> {
@@ -555,6 +576,7 @@ function errorAnswer(err: unknown): [number, string, string] {
       SAGA_INVALID_STATE: 409,
       SAGA_NOT_REGISTERED: 422,
       SAGA_DEFINITION_MISMATCH: 422,
+      SAGA_SNAPSHOT_INVALID: 422,
       SAGA_MANAGER_CLOSED: 503,
     };
     return [status[err.code] ?? 500, err.code, err.message];

@@ -230,6 +230,29 @@ describe('reading executions', () => {
   });
 });
 
+describe('executions this orchestrator cannot read', () => {
+  it('shows what the repository holds, with the reason, for an unknown saga or a broken snapshot; actions on them answer a code', async () => {
+    const { call, act, manager } = await setup();
+    const other = new Saga('admin-elsewhere').localStep('x').onExecute(() => undefined).commit();
+    const elsewhere = managerWith({ broker: new ManualBroker(), repository: manager.repository, logger: collectingLogger() });
+    const foreign = await elsewhere.run(other);
+    const r = await call(`/admin/api/executions/${foreign.uuid}`);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ execution: null, record: { uuid: foreign.uuid, sagaName: 'admin-elsewhere', status: SagaStatus.Finished }, problem: { code: 'SAGA_NOT_REGISTERED' } });
+    expect(r.json.record.snapshot).toBeUndefined();
+
+    const record = (await manager.repository.load(foreign.uuid))!;
+    await manager.repository.store({ ...record, uuid: 'broken-1', sagaName: 'admin-order', definitionHash: (await manager.definitions())[0]!.hash, status: SagaStatus.Paused, version: 1, snapshot: { value: 42, context: 'garbage' } }, null);
+    const broken = await call('/admin/api/executions/broken-1');
+    expect(broken.status).toBe(200);
+    expect(broken.json.problem.code).toBe('SAGA_SNAPSHOT_INVALID');
+    const abort = await act('broken-1', 'abort');
+    expect(abort.json.error.code).toBe('SAGA_SNAPSHOT_INVALID');
+    expect(abort.status).toBe(422);
+    expect((await call('/admin/api/overview')).status).toBe(200);
+  });
+});
+
 describe('operator actions', () => {
   it('abort rolls back a waiting execution; the action and note are in its history; a second abort answers the same; an ended execution is refused with 409', async () => {
     const { act, broker, manager, waitingOnCharge } = await setup();
