@@ -53,7 +53,19 @@ export type {
   TransactionRefusal,
 } from '../machines/types.js';
 
-export { SagaManager, type SagaManagerOptions, type SagaManagerStats, type SagaExecutionDetails, type RunOptions, type RecoveryReport } from './manager/saga-manager.js';
+export {
+  SagaManager,
+  SAGA_OPERATOR_ACTIONS,
+  type SagaManagerOptions,
+  type SagaManagerStats,
+  type SagaExecutionDetails,
+  type SagaOperatorAction,
+  type SagaActionInput,
+  type SagaActionResult,
+  type RunOptions,
+  type RecoverOptions,
+  type RecoveryReport,
+} from './manager/saga-manager.js';
 export type { StoreEvent, StoreListener } from './runtime/saga-runtime.js';
 export { SagaExecution, type SagaStepFailure, type SagaTransactionView } from './runtime/saga-execution.js';
 export { SagaFailedExecutionError } from './runtime/saga-failed-execution-error.js';
@@ -114,6 +126,6 @@ export {
   SagaAlreadyRunningError,
 } from './errors/index.js';
 
-export { AdminApi, type AdminApiOptions } from './admin/admin-api.js';
+export { AdminApi, type AdminApiOptions, type AdminActionRouter, type RoutedActionResult } from './admin/admin-api.js';
 export { InspectionStream, type InspectionSummary } from './admin/inspection-stream.js';
 export type { ChartNode, SagaChart } from './admin/chart.js';

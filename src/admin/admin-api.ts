@@ -9,9 +9,8 @@ import type { Saga } from '../definition/saga.js';
 import { SagaError } from '../errors/saga-error.js';
 import type { SagaLogger } from '../logger.js';
 import { defaultLogger } from '../logger.js';
-import type { SagaManager } from '../manager/saga-manager.js';
+import type { SagaActionInput, SagaActionResult, SagaManager, SagaOperatorAction } from '../manager/saga-manager.js';
 import type { SagaListFilter } from '../repositories/saga-repository.js';
-import { SagaFailedExecutionError } from '../runtime/saga-failed-execution-error.js';
 import type { SagaExecution } from '../runtime/saga-execution.js';
 import { SagaStatus, SagaStepStatus } from '../status.js';
 import { asyncApiDocument } from '../transport/asyncapi.js';
@@ -28,6 +27,8 @@ export interface AdminApiOptions {
   broker?: WebSocketBroker;
   /** Operators' bearer token(s): every `/admin/api/` request must carry `Authorization: Bearer <token>`. */
   token: string | readonly string[];
+  /** Sends actions on executions another orchestrator owns to it (`SagaCluster.actionRouter`). @defaultValue every action runs here */
+  router?: AdminActionRouter;
   /** The manager's inspection events, streamed to the dashboard (see {@link InspectionStream}). */
   inspection?: InspectionStream;
   /** `token`: `/metrics` needs the bearer token too; `public`: it does not; `off`: not served. @defaultValue 'token' */
@@ -52,8 +53,26 @@ class AdminError extends SagaError {
   }
 }
 
-const ACTIONS = ['abort', 'retry-step', 'retry-compensation', 'resolve-compensation', 'resolve-transaction', 'commit', 'reject'] as const;
-type AdminAction = (typeof ACTIONS)[number];
+const ACTIONS: readonly SagaOperatorAction[] = ['abort', 'retry-step', 'retry-compensation', 'resolve-compensation', 'resolve-transaction', 'commit', 'reject'];
+type AdminAction = SagaOperatorAction;
+
+/**
+ * Where operator actions run when several orchestrators share the executions (`SagaCluster`):
+ * an execution another instance owns has its action sent there.
+ */
+export interface AdminActionRouter {
+  owns(uuid: string): boolean;
+  /** Runs the action on the execution's owner; resolves with its result (the execution as JSON or a view). */
+  act(uuid: string, action: SagaOperatorAction, input: SagaActionInput): Promise<SagaActionResult | RoutedActionResult>;
+}
+
+/** An action's result as another instance sent it back. */
+export interface RoutedActionResult {
+  execution: ReturnType<SagaExecution['toJSON']>;
+  outcome: { code: string; message: string } | null;
+}
+
+const toJson = (execution: SagaExecution | RoutedActionResult['execution']) => ('toJSON' in execution && typeof execution.toJSON === 'function' ? execution.toJSON() : execution);
 
 const STATUSES = Object.values(SagaStatus) as [SagaStatus, ...SagaStatus[]];
 const time = z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]);
@@ -138,6 +157,7 @@ export class AdminApi {
   readonly #answerSeconds: Histogram;
   readonly #answers: Counter;
   readonly #inspection: InspectionStream | undefined;
+  readonly #router: AdminActionRouter | undefined;
   #server: HttpServer | HttpsServer | undefined;
   #ownsServer = false;
   #protocol: string | undefined;
@@ -153,6 +173,7 @@ export class AdminApi {
     this.#broker = options.broker;
     this.#tokens = tokens.map(digest);
     this.#inspection = options.inspection;
+    this.#router = options.router;
     this.#log = options.logger ?? defaultLogger;
     this.#opts = {
       metrics: options.metrics ?? 'token',
@@ -415,52 +436,16 @@ export class AdminApi {
   }
 
   async #act(res: ServerResponse, uuid: string, action: AdminAction, body: z.infer<typeof actionBody>, waitMs: number): Promise<void> {
-    const options = body.note ? { note: body.note } : {};
+    if (action === 'resolve-transaction' && !body.service) throw new AdminError(400, 'SAGA_ADMIN_BAD_REQUEST', 'resolve-transaction needs the service whose part is resolved by hand: { "service": "..." }');
+    const input: SagaActionInput = { ...(body.step ? { step: body.step } : {}), ...(body.service ? { service: body.service } : {}), ...(body.note ? { note: body.note } : {}) };
     const m = this.#manager;
-    let run: () => Promise<SagaExecution>;
-    switch (action) {
-      case 'abort':
-        run = () => m.abort(uuid, options);
-        break;
-      case 'commit':
-        run = () => m.commit(uuid, options);
-        break;
-      case 'reject':
-        run = () => m.reject(uuid, options);
-        break;
-      case 'retry-step': {
-        const step = body.step ?? (await m.get(uuid)).pausedStep;
-        if (!step) throw new AdminError(409, 'SAGA_INVALID_STATE', `execution ${uuid} has no step waiting on a participant to retry`);
-        run = () => m.retryStep(uuid, step, options);
-        break;
-      }
-      case 'retry-compensation':
-      case 'resolve-compensation': {
-        const step = body.step ?? soleFailedCompensation(await m.get(uuid));
-        run = action === 'retry-compensation' ? () => m.retryCompensation(uuid, step, options) : () => m.resolveCompensation(uuid, step, options);
-        break;
-      }
-      case 'resolve-transaction': {
-        const service = body.service;
-        if (!service) throw new AdminError(400, 'SAGA_ADMIN_BAD_REQUEST', 'resolve-transaction needs the service whose part is resolved by hand: { "service": "..." }');
-        run = () => m.resolveTransaction(uuid, service, options);
-        break;
-      }
-    }
     this.#log.info?.('operator action', { uuid, action, ...(body.step ? { step: body.step } : {}), ...(body.service ? { service: body.service } : {}) });
-    const settled = run().then(
-      (execution) => ({ execution, outcome: null }),
-      (err: unknown) => {
-        // The action took effect, and the execution ended in a failure it reports (a failed compensation, a refused commit).
-        if (err instanceof SagaFailedExecutionError) return { execution: err.execution, outcome: { code: err.code, message: err.message } };
-        throw err;
-      },
-    );
+    const settled = this.#router && !this.#router.owns(uuid) ? this.#router.act(uuid, action, input) : m.act(uuid, action, input);
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), waitMs)));
     try {
       const first = await Promise.race([settled, waited]);
-      if (first !== 'pending') return this.#send(res, 200, { action, execution: first.execution.toJSON(), outcome: first.outcome });
+      if (first !== 'pending') return this.#send(res, 200, { action, execution: toJson(first.execution), outcome: first.outcome });
     } finally {
       clearTimeout(timer);
     }
@@ -594,14 +579,6 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.
   const issue = result.error.issues[0];
   const where = issue?.path.length ? `${what}.${issue.path.join('.')}` : what;
   throw new AdminError(400, 'SAGA_ADMIN_BAD_REQUEST', `${where}: ${issue?.message ?? 'invalid'}`);
-}
-
-function soleFailedCompensation(execution: SagaExecution): string {
-  const failed = execution.steps.filter((s) => s.compensation?.error && !s.compensation.resolved && !s.compensated).map((s) => s.path);
-  const [only, ...others] = failed;
-  if (only !== undefined && !others.length) return only;
-  if (!failed.length) throw new AdminError(409, 'SAGA_INVALID_STATE', `execution ${execution.uuid} has no failed compensation`);
-  throw new AdminError(400, 'SAGA_ADMIN_BAD_REQUEST', `name the step: the compensations of ${failed.map((s) => `"${s}"`).join(', ')} failed`);
 }
 
 let assets: Map<string, Buffer> | undefined;

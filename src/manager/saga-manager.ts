@@ -17,7 +17,7 @@ import { SagaResponse, type SagaResponseData } from '../messages/saga-response.j
 import { InMemorySagaRepository } from '../repositories/in-memory-saga-repository.js';
 import type { SagaListFilter, SagaListPage, SagaRepository } from '../repositories/saga-repository.js';
 import type { InspectObserver } from '../runtime/inspection.js';
-import type { RecoveryReport } from '../runtime/recovery.js';
+import type { RecoverOptions, RecoveryReport } from '../runtime/recovery.js';
 import { SagaExecution } from '../runtime/saga-execution.js';
 import type { SagaSnapshotLike } from '../../machines/read.js';
 import { SagaRuntime, type StoreListener } from '../runtime/saga-runtime.js';
@@ -29,7 +29,7 @@ import type { SagaBroker } from '../transport/saga-broker.js';
 import { newUuidV7 } from '../util/uuid-v7.js';
 import { SagaRegistry } from './saga-registry.js';
 
-export type { RecoveryReport };
+export type { RecoverOptions, RecoveryReport };
 
 /** Options of a {@link SagaManager}. */
 export interface SagaManagerOptions {
@@ -65,6 +65,33 @@ export interface SagaManagerOptions {
    * event there. `0` keeps nothing. @defaultValue 1000
    */
   pausedCacheSize?: number;
+  /**
+   * Whether this manager owns an execution, when several orchestrators share one repository (see
+   * `SagaCluster`): the periodic recovery picks up only the executions it owns. @defaultValue every one
+   */
+  owns?: (uuid: string) => boolean;
+}
+
+/** An operator action by name, as the admin API and the cluster carry them (see {@link SagaManager.act}). */
+export type SagaOperatorAction = 'abort' | 'retry-step' | 'retry-compensation' | 'resolve-compensation' | 'resolve-transaction' | 'commit' | 'reject';
+
+/** The operator actions {@link SagaManager.act} takes. */
+export const SAGA_OPERATOR_ACTIONS: readonly SagaOperatorAction[] = ['abort', 'retry-step', 'retry-compensation', 'resolve-compensation', 'resolve-transaction', 'commit', 'reject'];
+
+/** What an operator action was given: the step or service it is about, and a note for the history. */
+export interface SagaActionInput {
+  /** The step (`retry-step`: the paused step by default; `retry-` / `resolve-compensation`: the only failed compensation by default). */
+  step?: string;
+  /** The service (`resolve-transaction`). */
+  service?: string;
+  note?: string;
+}
+
+/** How an operator action ended: the execution after it, and the failure it then reports, if any. */
+export interface SagaActionResult {
+  execution: SagaExecution;
+  /** The execution ended in a failure the action reports (`SAGA_ROLLBACK_FAILED`, `SAGA_FAILED_COMMIT`), or `null`. */
+  outcome: { code: string; message: string } | null;
 }
 
 /** One execution with what it waits on (see {@link SagaManager.describe}). */
@@ -80,6 +107,15 @@ export interface SagaExecutionDetails {
   updatedAt: number | null;
   /** Where it is in its chart: the state value, as XState's `snapshot.value`. */
   value: SagaSnapshotLike['value'] | null;
+}
+
+/** The one failed, unresolved compensation of an execution: what a compensation action is about when no step is named. */
+function soleFailedCompensation(execution: SagaExecution): string {
+  const failed = execution.steps.filter((s) => s.compensation?.error && !s.compensation.resolved && !s.compensated).map((s) => s.path);
+  const [only, ...others] = failed;
+  if (only !== undefined && !others.length) return only;
+  if (!failed.length) throw new SagaInvalidStateError(execution.uuid, 'no compensation of it has failed.');
+  throw new SagaInvalidStateError(execution.uuid, `name the step: the compensations of ${failed.map((s) => `"${s}"`).join(', ')} failed.`);
 }
 
 /** An operator's note, kept in the execution's history. */
@@ -176,9 +212,10 @@ export class SagaManager {
     for (const saga of options.sagas ?? []) this.#registry.register(saga);
     this.broker.attach((response) => this.#onResponse(response));
     const every = options.recoverIntervalMs ?? 60_000;
+    const owns = options.owns;
     if (every > 0) {
       this.#recoverTimer = setInterval(() => {
-        this.recover({ untouchedForMs: every }).catch((err: unknown) => this.#log.error?.('periodic recovery failed', { error: String(err) }));
+        this.recover({ untouchedForMs: every, ...(owns ? { only: owns } : {}) }).catch((err: unknown) => this.#log.error?.('periodic recovery failed', { error: String(err) }));
       }, every);
       this.#recoverTimer.unref();
     }
@@ -374,12 +411,56 @@ export class SagaManager {
   }
 
   /**
+   * Runs an operator action by name (what the admin API, the CLI and other orchestrators of a
+   * cluster send): `abort`, `retry-step`, `retry-compensation`, `resolve-compensation`,
+   * `resolve-transaction`, `commit`, `reject`. Without a `step`, `retry-step` takes the paused
+   * step and the compensation actions the only failed compensation. Resolves with the execution
+   * and, when it then ended in a failure it reports (a compensation that failed again, a refused
+   * commit), that failure's code: those are outcomes of the action, not refusals. Throws
+   * `SagaInvalidStateError` where the action does not fit, `RangeError` for an unknown action.
+   */
+  async act(uuid: string, action: SagaOperatorAction, input: SagaActionInput = {}): Promise<SagaActionResult> {
+    const options = note(input);
+    const run = async (): Promise<SagaExecution> => {
+      switch (action) {
+        case 'abort':
+          return this.abort(uuid, options);
+        case 'commit':
+          return this.commit(uuid, options);
+        case 'reject':
+          return this.reject(uuid, options);
+        case 'retry-step': {
+          const step = input.step ?? (await this.get(uuid)).pausedStep;
+          if (!step) throw new SagaInvalidStateError(uuid, 'no step is waiting on a participant to retry.');
+          return this.retryStep(uuid, step, options);
+        }
+        case 'retry-compensation':
+          return this.retryCompensation(uuid, input.step ?? soleFailedCompensation(await this.get(uuid)), options);
+        case 'resolve-compensation':
+          return this.resolveCompensation(uuid, input.step ?? soleFailedCompensation(await this.get(uuid)), options);
+        case 'resolve-transaction': {
+          if (!input.service) throw new SagaInvalidStateError(uuid, 'resolve-transaction needs the service whose part is resolved by hand.');
+          return this.resolveTransaction(uuid, input.service, options);
+        }
+        default:
+          throw new RangeError(`no operator action "${String(action)}"; the actions are ${SAGA_OPERATOR_ACTIONS.join(', ')}`);
+      }
+    };
+    try {
+      return { execution: await run(), outcome: null };
+    } catch (err) {
+      if (err instanceof SagaFailedExecutionError) return { execution: err.execution, outcome: { code: err.code, message: err.message } };
+      throw err;
+    }
+  }
+
+  /**
    * Picks up every stored execution that is not done: sends its outbox again (participants
    * deduplicate on `requestId`), re-arms its deadline, and restores executions that were running
    * handlers when stored (their handlers run again). Call it at start-up; it also runs on
    * `recoverIntervalMs` for executions untouched that long.
    */
-  recover(options: { untouchedForMs?: number } = {}): Promise<RecoveryReport> {
+  recover(options: RecoverOptions = {}): Promise<RecoveryReport> {
     this.#assertOpen();
     return this.#runtime.recover(options);
   }

@@ -15,6 +15,14 @@ export interface RecoveryReport {
   failed: Array<{ uuid: string; code: string; message: string }>;
 }
 
+/** Which stored executions `recover()` picks up. */
+export interface RecoverOptions {
+  /** Only those not stored for this long. @defaultValue every one */
+  untouchedForMs?: number;
+  /** Only those this says yes to (an orchestrator of a cluster picks up the executions it owns). */
+  only?: (uuid: string) => boolean;
+}
+
 /** What recovery sees of the runtime. */
 export interface RecoveryContext {
   repository: SagaRepository;
@@ -44,7 +52,7 @@ export class Recovery {
     this.#context = context;
   }
 
-  async recover(options: { untouchedForMs?: number } = {}): Promise<RecoveryReport> {
+  async recover(options: RecoverOptions = {}): Promise<RecoveryReport> {
     const { repository, clock, log } = this.#context;
     const report: RecoveryReport = { recovered: 0, resent: 0, restarted: 0, failed: [] };
     const before = options.untouchedForMs === undefined ? Infinity : clock.now() - options.untouchedForMs;
@@ -57,7 +65,8 @@ export class Recovery {
     do {
       const page: SagaListPage = await repository.list({ status: ACTIVE_STATUSES, cursor, limit: PAGE });
       cursor = page.cursor;
-      const todo = page.items.filter((item) => item.updatedAt <= before && !this.#context.isLive(item.uuid)).map((item) => item.uuid);
+      const only = options.only;
+      const todo = page.items.filter((item) => item.updatedAt <= before && !this.#context.isLive(item.uuid) && (!only || only(item.uuid))).map((item) => item.uuid);
       for (let i = 0; i < todo.length; i += BATCH) {
         const uuids = todo.slice(i, i + BATCH);
         let records: Array<SagaRecord | null>;

@@ -22,7 +22,7 @@ import { IgnoredResponses, type IgnoredKind, type Seen } from './ignored-respons
 import { ExecutionInspector, type InspectObserver } from './inspection.js';
 import { LiveExecution } from './live-execution.js';
 import { LiveExecutions } from './live-executions.js';
-import { Recovery, type RecoveryReport } from './recovery.js';
+import { Recovery, type RecoverOptions, type RecoveryReport } from './recovery.js';
 import { SagaExecution, type SagaExecutionControls } from './saga-execution.js';
 import { SnapshotWriter, type StoreOutcome } from './snapshot-writer.js';
 import { restPointOf } from './stored-views.js';
@@ -241,7 +241,7 @@ export class SagaRuntime {
   }
 
   /** Picks up stored executions that are not done (see `SagaManager.recover`). */
-  recover(options: { untouchedForMs?: number } = {}): Promise<RecoveryReport> {
+  recover(options: RecoverOptions = {}): Promise<RecoveryReport> {
     return this.#recovery.recover(options);
   }
 

@@ -23,6 +23,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "RECORD_FORMAT",
       "RedisSagaRepository",
       "RemoteSagaStep",
+      "SAGA_OPERATOR_ACTIONS",
       "Saga",
       "SagaAlreadyCommittedError",
       "SagaAlreadyRunningError",

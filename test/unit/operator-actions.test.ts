@@ -151,3 +151,30 @@ describe('commit decisions and compensations, recorded', () => {
     expect(stepOf(resolved, 'charge').compensation?.resolved).toBe(true);
   });
 });
+
+describe('manager.act(uuid, action, input): operator actions by name', () => {
+  it('runs each by name, takes the paused step by default, reports a rollback that failed as its outcome, and refuses what does not fit', async () => {
+    const { manager, broker, uuid } = await waitingOnCharge('memory');
+    const retried = await manager.act(uuid, 'retry-step', { note: 'again' });
+    expect(retried.outcome).toBeNull();
+    expect(broker.last('payment.charge').attempt).toBe(2);
+    expect(retried.execution.history.at(-1)).toMatchObject({ action: 'retry-step', step: 'charge', note: 'again' });
+
+    const aborting = manager.act(uuid, 'abort');
+    await until(() => broker.requests.some((r) => r.target === 'payment.refund'), 'refund sent');
+    broker.answer(broker.last('payment.refund'), 400, { cannot: true });
+    await until(() => broker.requests.some((r) => r.target === 'inventory.release'), 'release sent');
+    broker.answer(broker.last('inventory.release'));
+    const aborted = await aborting;
+    expect(aborted.outcome?.code).toBe('SAGA_ROLLBACK_FAILED');
+    expect(aborted.execution.status).toBe(SagaStatus.Errored);
+
+    // The only failed compensation is the one meant when no step is named.
+    const resolved = await manager.act(uuid, 'resolve-compensation', { note: 'by hand' });
+    expect(stepOf(resolved.execution, 'charge').compensation?.resolved).toBe(true);
+    await expect(manager.act(uuid, 'retry-compensation')).rejects.toBeInstanceOf(SagaInvalidStateError);
+    await expect(manager.act(uuid, 'retry-step')).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE' });
+    await expect(manager.act(uuid, 'resolve-transaction')).rejects.toMatchObject({ code: 'SAGA_INVALID_STATE' });
+    await expect(manager.act(uuid, 'explode' as never)).rejects.toBeInstanceOf(RangeError);
+  });
+});
