@@ -1,21 +1,33 @@
 // The order-saga demo: `npm start`. An orchestrator (this process) and three participant
 // services (payment, inventory, shipping), each its own process, talking over WebSocket. Runs a
-// mix of orders and prints a summary. Options: --orders N (default 40), --concurrency N (default 8).
+// mix of orders and prints a summary. Options: --orders N (default 40), --concurrency N (default 8),
+// --stay (keep the orchestrator and its dashboard up after the orders, until Ctrl-C).
 // Executions are stored in .sagachart/order-saga (FileSagaRepository), or in Redis when REDIS_URL
-// is set; a run that was killed carries on at the next start (recover()).
+// is set; a run that was killed carries on at the next start (recover()). The admin API and the
+// dashboard are served on the broker's port at /admin/, with the token SAGACHART_ADMIN_TOKEN (or
+// one made up at start), both printed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { FileSagaRepository, RedisSagaRepository, SagaManager, WebSocketBroker, type SagaExecution, type SagaRepository } from '../../src/index.js';
+import {
+  AdminApi,
+  FileSagaRepository,
+  InspectionStream,
+  RedisSagaRepository,
+  SagaManager,
+  WebSocketBroker,
+  type SagaExecution,
+  type SagaRepository,
+} from '../../src/index.js';
 import { demoOrders } from './orders.js';
 import type { LedgerEntry } from './participants.js';
 import { ORDER_SAGA } from './saga.js';
 
 const { values } = parseArgs({
-  options: { orders: { type: 'string', default: '40' }, concurrency: { type: 'string', default: '8' } },
+  options: { orders: { type: 'string', default: '40' }, concurrency: { type: 'string', default: '8' }, stay: { type: 'boolean', default: false } },
 });
 const count = Number(values.orders);
 const concurrency = Number(values.concurrency);
@@ -29,10 +41,15 @@ const repository: SagaRepository = process.env.REDIS_URL
   ? new RedisSagaRepository({ redis: process.env.REDIS_URL, keyPrefix: 'sagachart-demo:', retentionMs: HOUR, logger })
   : await FileSagaRepository.open({ dir: process.env.SAGACHART_DEMO_DIR ?? fileURLToPath(new URL('../../.sagachart/order-saga', import.meta.url)), retentionMs: HOUR, logger });
 const broker = await WebSocketBroker.listen({ port: 0, auth: tokens, logger });
-const manager = new SagaManager({ repository, broker, sagas: [ORDER_SAGA], logger });
+// The dashboard's inspector panel shows the executions' inspection events as they happen.
+const inspection = new InspectionStream();
+const manager = new SagaManager({ repository, broker, sagas: [ORDER_SAGA], logger, inspect: inspection.inspect });
+const adminToken = process.env.SAGACHART_ADMIN_TOKEN ?? randomBytes(16).toString('hex');
+const admin = AdminApi.attach(broker.server, { manager, broker, token: adminToken, inspection, logger });
 console.log(
   `Orchestrator listening on ${broker.url}, storing executions in ${process.env.REDIS_URL ? `Redis (${process.env.REDIS_URL})` : '.sagachart/order-saga'}; starting ${SERVICES.join(', ')} as separate processes…`,
 );
+console.log(`Dashboard at ${new URL('/admin/', broker.url.replace(/^ws/, 'http')).href} (operator token: ${adminToken})`);
 
 // The participants: one process each; their ledgers come back on stdout.
 const ledger: LedgerEntry[] = [];
@@ -82,9 +99,15 @@ await Promise.all(
 bar?.stop();
 const elapsed = (Date.now() - started) / 1000;
 
+if (values.stay) {
+  console.log('The orders are done; the orchestrator and its dashboard stay up. Press Ctrl-C for the summary.');
+  await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+}
+await admin.close();
 await manager.close();
 await repository.close();
-await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve).kill('SIGTERM'))));
+// Ctrl-C reaches the participants too: one that has exited already is not waited for.
+await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((resolve) => c.once('exit', resolve).kill('SIGTERM')))));
 await broker.close();
 
 const countBy = (key: (e: SagaExecution) => string | null) => {
