@@ -7,6 +7,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
     [
       "AdminApi",
       "CloseCode",
+      "ClusterMembership",
       "ConditionalSagaStep",
       "DuplicateStepNameError",
       "EmptySagaError",
@@ -30,6 +31,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "SagaBusinessError",
       "SagaChartError",
       "SagaChartUnsupportedError",
+      "SagaCluster",
       "SagaContext",
       "SagaContextValidationError",
       "SagaDefinitionMismatchError",
@@ -66,6 +68,7 @@ it('keeps the public API (the runtime exports of src/index.ts) as reviewed', () 
       "inspectorOptions",
       "isAwaitingCommit",
       "isTransactionPhase",
+      "ownerAmong",
       "parseRequestId",
       "pendingWork",
       "sagaDiagram",
