@@ -198,12 +198,16 @@ export interface WebSocketBrokerStats {
   droppedHeld: number;
   /** Held requests whose deadline passed before a participant took them. */
   expiredHeld: number;
+  /** Requests in flight forgotten a minute after their deadline, unanswered. */
+  expiredInflight: number;
   /** Times a connection was paused for going over `maxFramesPerTurn`. */
   throttled: number;
   /** Upgrades refused (401, 404, 503). */
   refusedUpgrades: number;
 }
 
+/** How long past its deadline a request in flight is kept for a late answer. */
+const EXPIRED_INFLIGHT_GRACE_MS = 60_000;
 /** How long a peer that was told to go (close frame, HTTP refusal) may keep its socket. */
 const CLOSE_GRACE_MS = 1_000;
 /** Lines a peer can cause are logged at most once per kind in this interval. */
@@ -258,7 +262,7 @@ export class WebSocketBroker implements SagaBroker {
   #pending = 0;
   #seq = 0;
   #closed = false;
-  readonly #stats = { sent: 0, resent: 0, responses: 0, rejectedFrames: 0, droppedErrorFrames: 0, droppedHeld: 0, expiredHeld: 0, throttled: 0, refusedUpgrades: 0 };
+  readonly #stats = { sent: 0, resent: 0, responses: 0, rejectedFrames: 0, droppedErrorFrames: 0, droppedHeld: 0, expiredHeld: 0, expiredInflight: 0, throttled: 0, refusedUpgrades: 0 };
 
   private constructor(server: HttpServer | HttpsServer, ownsServer: boolean, options: WebSocketBrokerOptions, parsed: ParsedOptions) {
     this.#server = server;
@@ -742,7 +746,25 @@ export class WebSocketBroker implements SagaBroker {
       c.ws.ping();
     }
     this.#flushHeld();
+    this.#forgetExpired(now);
   };
+
+  /**
+   * Requests in flight whose deadline passed more than a minute ago are forgotten: their step has
+   * timed out and moved on (a retry goes out with a new id), so nothing would re-send them, and a
+   * participant that never answers must not make the broker hold them for ever. An answer after
+   * that is refused as unexpected.
+   */
+  #forgetExpired(now: number): void {
+    const before = now - EXPIRED_INFLIGHT_GRACE_MS;
+    for (const [requestId, entry] of this.#inflight) {
+      const { deadline } = entry.request;
+      if (deadline === null || deadline > before) continue;
+      this.#inflight.delete(requestId);
+      entry.connection.inflight.delete(requestId);
+      this.#stats.expiredInflight++;
+    }
+  }
 
   /** A frame that breaks the protocol: refused, and counted against `maxInvalidFrames`. */
   #invalid(c: Connection, error: ErrorFrame): void {

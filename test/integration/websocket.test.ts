@@ -502,6 +502,31 @@ describe('the held queue', () => {
   });
 });
 
+describe('requests in flight a participant never answers', () => {
+  it('are forgotten a minute after their deadline, at a heartbeat; those without a deadline are kept', async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    const { broker } = await startBroker({ clock, heartbeatMs: 60_000 });
+    const got: string[] = [];
+    await participant(broker.url, 'inventory', {
+      'inventory.reserve': (_content, info) => {
+        got.push(info.requestId);
+        return new Promise(() => undefined);
+      },
+    });
+    const request = (requestId: string, deadline: number | null): OutgoingRequest => ({ requestId, uuid: requestId, sagaName: 'manual', step: 'reserve', phase: 'execute', attempt: 1, target: 'inventory.reserve', content: {}, deadline });
+    broker.send(request('timed', start + 1_000));
+    broker.send(request('patient', null));
+    await until(() => got.length === 2, 'both reached the participant');
+    expect(broker.stats.inflight).toBe(2);
+    clock.advance(60_000); // the beat at 60 s: `timed` is 59 s past its deadline, still kept
+    expect(broker.stats).toMatchObject({ inflight: 2, expiredInflight: 0 });
+    await sleep(50); // the participant answers the ping
+    clock.advance(60_000); // the beat at 120 s: forgotten
+    expect(broker.stats).toMatchObject({ inflight: 1, expiredInflight: 1, connections: 1 });
+  });
+});
+
 describe('reconnecting and re-sending', () => {
   it('re-sends a request whose connection dropped before the answer arrived; the participant replays its first answer', async () => {
     const { broker } = await startBroker();
