@@ -94,6 +94,13 @@ const actionBody = z.strictObject({
   service: z.string().min(1).max(200).optional(),
   note: z.string().max(2000).optional(),
 });
+const startBody = z.strictObject({
+  saga: z.string().min(1).max(200),
+  context: z.record(z.string(), z.unknown()).optional(),
+  user: z.string().min(1).max(200).optional(),
+  uuid: z.string().min(1).max(200).optional(),
+  autocommit: z.boolean().optional(),
+});
 const actionQuery = z.strictObject({ wait: z.coerce.number().int().min(0).max(120_000).optional() });
 const eventsQuery = z.strictObject({ types: z.string().max(100).optional() });
 const uuidParam = z.string().min(1).max(200);
@@ -125,6 +132,7 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
  * - `GET  /admin/` the dashboard (its assets carry no data; the data needs the token)
  * - `GET  /admin/api/overview` counts per status, executions in memory, broker and sagas
  * - `GET  /admin/api/executions?status=&saga=&createdAfter=&createdBefore=&limit=&cursor=`
+ * - `POST /admin/api/executions` `{ saga, context?, user?, uuid?, autocommit? }` starts one
  * - `GET  /admin/api/executions/:uuid` the execution, its outbox, deadline and chart state
  * - `POST /admin/api/executions/:uuid/:action` `{ step?, service?, note? }`, action one of
  *   `abort`, `retry-step`, `retry-compensation`, `resolve-compensation`, `resolve-transaction`, `commit`, `reject`
@@ -324,7 +332,8 @@ export class AdminApi {
       return this.#send(res, 200, await this.#overview());
     }
     if (resource === 'executions' && parts.length === 1) {
-      allow(method, ['GET']);
+      allow(method, ['GET', 'POST']);
+      if (method === 'POST') return this.#start(res, parse(startBody, await this.#body(req), 'body'));
       return this.#send(res, 200, await this.#list(parse(listQuery, query, 'query')));
     }
     if (resource === 'executions' && id !== undefined && parts.length === 2) {
@@ -421,6 +430,22 @@ export class AdminApi {
       active: machine ? activeStateIds(machine, details.value) : [],
       chart: saga ? `/admin/api/sagas/${encodeURIComponent(saga.name)}/${saga.hash}/chart` : null,
     };
+  }
+
+  /** Starts an execution of the last registered version of a saga; answers once it waits or has ended. */
+  async #start(res: ServerResponse, body: z.infer<typeof startBody>): Promise<void> {
+    const saga = [...this.#manager.definitions()].reverse().find((s) => s.name === body.saga);
+    if (!saga) throw new AdminError(404, 'SAGA_NOT_REGISTERED', `no saga "${body.saga}" is registered with this orchestrator; the sagas are ${this.#sagas().map((s) => s.name).join(', ') || 'none'}`);
+    this.#log.info?.('operator started an execution', { saga: saga.name, ...(body.user ? { user: body.user } : {}) });
+    const execution = await this.#manager.run(saga, {
+      context: body.context ?? {},
+      pauseOnDisk: true,
+      raiseOnError: false,
+      ...(body.user ? { user: body.user } : {}),
+      ...(body.uuid ? { uuid: body.uuid } : {}),
+      ...(body.autocommit !== undefined ? { autocommit: body.autocommit } : {}),
+    });
+    this.#send(res, 201, { execution: execution.toJSON() });
   }
 
   /**
@@ -559,6 +584,8 @@ function errorAnswer(err: unknown): [number, string, string] {
     const status: Record<string, number> = {
       SAGA_EXECUTION_NOT_FOUND: 404,
       SAGA_INVALID_STATE: 409,
+      SAGA_ALREADY_RUNNING: 409,
+      SAGA_CONTEXT_INVALID: 400,
       SAGA_NOT_REGISTERED: 422,
       SAGA_DEFINITION_MISMATCH: 422,
       SAGA_SNAPSHOT_INVALID: 422,

@@ -90,6 +90,11 @@ export class AdminClient {
     return this.#request('GET', '/admin/api/overview');
   }
 
+  /** Starts an execution of a registered saga; answers once it waits or has ended. */
+  start(body: { saga: string; context?: Record<string, unknown>; user?: string; uuid?: string; autocommit?: boolean }): Promise<{ execution: ExecutionJson }> {
+    return this.#request('POST', '/admin/api/executions', { body, timeoutMs: 60_000 });
+  }
+
   /** Runs an action; `waitMs` is how long the server waits for the execution to settle before it answers 202. */
   act(uuid: string, action: AdminAction, body: ActionBody, waitMs?: number): Promise<ActionJson> {
     const query = waitMs === undefined ? {} : { wait: waitMs };

@@ -130,6 +130,27 @@ program
     else write(mermaid.endsWith('\n') ? mermaid : `${mermaid}\n`);
   });
 
+program
+  .command('start <saga>')
+  .description('start an execution of a saga the server runs; answers once it waits on a participant or has ended')
+  .option('--context <json>', 'its initial context, a JSON object', '{}')
+  .option('--user <user>', 'who starts it (sent with its requests)')
+  .option('--uuid <uuid>', 'its id (a new one by default)')
+  .option('--no-autocommit', 'wait for `sagachart commit` once its steps are done')
+  .option('--json', "print the admin API's JSON")
+  .action(async (saga: string, opts: { context: string; user?: string; uuid?: string; autocommit: boolean; json?: boolean }, cmd: Command) => {
+    let context: unknown;
+    try {
+      context = JSON.parse(opts.context);
+    } catch {
+      throw usage(`--context must be a JSON object, e.g. --context '{"orderId": 42}'`);
+    }
+    if (typeof context !== 'object' || context === null || Array.isArray(context)) throw usage(`--context must be a JSON object, e.g. --context '{"orderId": 42}'`);
+    const answer = await clientOf(cmd).start({ saga, context: context as Record<string, unknown>, ...(opts.user ? { user: opts.user } : {}), ...(opts.uuid ? { uuid: opts.uuid } : {}), ...(opts.autocommit ? {} : { autocommit: false }) });
+    if (opts.json) json(answer);
+    else write(`${answer.execution.uuid} ${answer.execution.sagaName} ${answer.execution.status}${answer.execution.pausedStep ? ` (waiting on ${answer.execution.pausedStep})` : ''}\n`);
+  });
+
 /** The options every action takes. */
 function actionCommand(spec: string, description: string): Command {
   return program

@@ -230,6 +230,26 @@ describe('reading executions', () => {
   });
 });
 
+describe('starting executions', () => {
+  it('starts the last registered version of a saga and answers once it waits; refuses unknown sagas, taken ids and bad contexts', async () => {
+    const { call, broker } = await setup();
+    const post = (body: object) => call('/admin/api/executions', { method: 'POST', body: JSON.stringify(body) });
+    const r = await post({ saga: 'admin-order', context: { express: true }, user: 'ops@example.com', uuid: 'started-1' });
+    expect(r.status).toBe(201);
+    expect(r.json.execution).toMatchObject({ uuid: 'started-1', sagaName: 'admin-order', status: SagaStatus.Paused, user: 'ops@example.com', pausedStep: 'reserve' });
+    expect(broker.last('inventory.reserve').uuid).toBe('started-1');
+    const unknown = await post({ saga: 'nope' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error.message).toContain('admin-order');
+    const taken = await post({ saga: 'admin-order', uuid: 'started-1' });
+    expect(taken.status).toBe(409);
+    expect(taken.json.error.code).toBe('SAGA_ALREADY_RUNNING');
+    for (const body of [{ saga: 'admin-order', context: [1] }, { saga: 'admin-order', context: 'x' }, { saga: 5 }, {}, { saga: 'admin-order', extra: 1 }]) {
+      expect((await post(body)).status, JSON.stringify(body)).toBe(400);
+    }
+  });
+});
+
 describe('executions this orchestrator cannot read', () => {
   it('shows what the repository holds, with the reason, for an unknown saga or a broken snapshot; actions on them answer a code', async () => {
     const { call, act, manager } = await setup();

@@ -357,6 +357,23 @@ describe('the sagachart CLI against `sagachart serve` with the file store', () =
     expect(JSON.parse((await cli('counts', '--json')).stdout)).toEqual({ created: 0, running: 0, paused: 0, finished: 3, errored: 2 });
   });
 
+  it('start runs a saga on the server: it answers once the execution waits or has ended; unknown sagas and bad contexts are refused', async () => {
+    const started = await cli('start', 'cli-order', '--context', '{"orderId":"o-start","amount":5}', '--user', 'ops', '--json');
+    expect(started.code, started.stderr).toBe(0);
+    const { execution } = JSON.parse(started.stdout) as { execution: { uuid: string; sagaName: string; status: string; user: string } };
+    expect(execution).toMatchObject({ sagaName: 'cli-order', user: 'ops' });
+    expect(['paused', 'finished']).toContain(execution.status);
+    const text = await cli('start', 'cli-order', '--context', '{"orderId":"o-start-2","amount":1}');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^[0-9a-f-]{36} cli-order (paused|finished)/);
+    const unknown = await cli('start', 'nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('SAGA_NOT_REGISTERED');
+    const bad = await cli('start', 'cli-order', '--context', '[1]');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--context must be a JSON object');
+  });
+
   it('refusals: a wrong token exits 4, a missing execution 1, a bad command line 2, an unreachable server 3', async () => {
     const wrong = await run(['list'], { SAGACHART_URL: url, SAGACHART_ADMIN_TOKEN: 'not-the-token' });
     expect(wrong.code).toBe(4);
