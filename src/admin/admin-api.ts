@@ -64,6 +64,8 @@ export interface AdminActionRouter {
   owns(uuid: string): boolean;
   /** Runs the action on the execution's owner; resolves with its result (the execution as JSON or a view). */
   act(uuid: string, action: SagaOperatorAction, input: SagaActionInput): Promise<SagaActionResult | RoutedActionResult>;
+  /** What the overview shows of the cluster: this instance, the live members, routing figures. */
+  describe?(): object;
 }
 
 /** An action's result as another instance sent it back. */
@@ -384,6 +386,7 @@ export class AdminApi {
       manager: this.#manager.stats(),
       broker: broker ? { ...broker.stats, services: broker.connectedServices() } : null,
       sagas: this.#sagas(),
+      cluster: this.#router?.describe?.() ?? null,
     };
   }
 

@@ -183,9 +183,10 @@ export class SagaCluster {
     return this.#recover((uuid) => this.membership.owns(uuid), 'start');
   }
 
-  /** For the admin API: runs an action on the instance that owns the execution. */
+  /** For the admin API: runs an action on the instance that owns the execution, and tells the overview who is in the cluster. */
   readonly actionRouter = {
     owns: (uuid: string): boolean => this.membership.owns(uuid),
+    describe: (): { instance: string; members: readonly string[]; stats: SagaClusterStats } => ({ instance: this.instance, members: this.membership.members, stats: this.stats }),
     act: (uuid: string, action: SagaOperatorAction, input: SagaActionInput): Promise<SagaActionResult | RoutedResult> => this.#forwardAction(uuid, action, input),
   };
 
@@ -355,7 +356,7 @@ export class SagaCluster {
         for (const [key, entries] of reply ?? []) {
           if (!entries.length) continue;
           for (const [, fields] of entries) this.#handle(fields);
-          await this.#redis.xack(key, GROUP, ...entries.map(([id]) => id));
+          await this.#done(key, entries.map(([id]) => id));
         }
         await this.#claimAbandoned(services, inboxes.slice(1));
       } catch (err) {
@@ -380,8 +381,13 @@ export class SagaCluster {
       const entries = (claimed[1] ?? []).filter((e): e is [string, Fields] => Array.isArray(e));
       if (!entries.length) continue;
       for (const [, fields] of entries) this.#handle(fields);
-      await this.#redis.xack(key, GROUP, ...entries.map(([id]) => id));
+      await this.#done(key, entries.map(([id]) => id));
     }
+  }
+
+  /** Acknowledges handled messages and deletes them: each is for one reader, so the streams hold only what is on its way. */
+  async #done(key: string, ids: string[]): Promise<void> {
+    await this.#redis.pipeline().xack(key, GROUP, ...ids).xdel(key, ...ids).exec();
   }
 
   #handle(fields: Fields): void {

@@ -6,8 +6,10 @@
  * an instance that stops renewing its lease are finished by the others within the bound.
  */
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  AdminApi,
   connectParticipant,
   RedisSagaRepository,
   Saga,
@@ -92,7 +94,7 @@ async function cluster3() {
   const b = await startInstance('b', prefix);
   const c = await startInstance('c', prefix);
   cleanups.unshift(async () => {
-    const redis = new (await import('ioredis')).Redis(REDIS_URL);
+    const redis = new Redis(REDIS_URL);
     await clearRedisPrefix(redis, prefix);
     redis.disconnect();
   });
@@ -103,7 +105,7 @@ async function cluster3() {
 
 describe('three orchestrator instances on one Redis', () => {
   it('runs sagas started on any instance with participants connected to others; each is placed where it started; nothing applied twice', async () => {
-    const { a, b, c } = await cluster3();
+    const { a, b, c, prefix } = await cluster3();
     const { calls, handlers } = ledger();
     // inventory only on a; payment on b and c.
     await participant(a, 'inventory', handlers(['inventory.reserve', 'inventory.release']));
@@ -131,6 +133,16 @@ describe('three orchestrator instances on one Redis', () => {
     expect(b.cluster.stats.forwardedRequests + c.cluster.stats.forwardedRequests).toBeGreaterThanOrEqual(40);
     expect(a.cluster.stats.deliveredRequests).toBeGreaterThanOrEqual(40);
     expect(a.cluster.stats.forwardedResponses).toBeGreaterThanOrEqual(40);
+    // Every routing message was handled and deleted: the streams hold nothing.
+    const redis = new Redis(REDIS_URL);
+    try {
+      const keys = await redis.keys(`${prefix}{route}:*`);
+      const streams = keys.filter((k) => !k.endsWith(':instances'));
+      expect(streams.length).toBeGreaterThanOrEqual(3);
+      for (const key of streams) expect(await redis.xlen(key), key).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('an operator action sent to an instance that does not own the execution takes effect on the owner', async () => {
@@ -152,7 +164,15 @@ describe('three orchestrator instances on one Redis', () => {
     expect(a.cluster.owns(uuid)).toBe(true);
     expect(b.cluster.actionRouter.owns(uuid)).toBe(false);
 
-    const result = await b.cluster.actionRouter.act(uuid, 'abort', { note: 'sent to b' });
+    // Through b's admin API, as an operator would.
+    const admin = AdminApi.attach(b.broker.server, { manager: b.manager, broker: b.broker, router: b.cluster.actionRouter, token: 'cluster-admin-token', logger: collectingLogger() });
+    cleanups.push(() => admin.close());
+    const headers = { authorization: 'Bearer cluster-admin-token', 'content-type': 'application/json' };
+    const overview = (await (await fetch(`http://127.0.0.1:${b.broker.port}/admin/api/overview`, { headers })).json()) as { cluster: { instance: string; members: string[] } };
+    expect(overview.cluster).toMatchObject({ instance: 'b', members: ['a', 'b', 'c'] });
+    const res = await fetch(`http://127.0.0.1:${b.broker.port}/admin/api/executions/${uuid}/abort`, { method: 'POST', headers, body: JSON.stringify({ note: 'sent to b' }) });
+    expect(res.status).toBe(200);
+    const result = (await res.json()) as { execution: { status: string; history: unknown[] } };
     expect(result.execution.status).toBe(SagaStatus.Errored);
     expect(result.execution.history).toEqual([{ action: 'abort', at: expect.any(Number), note: 'sent to b' }]);
     expect(b.cluster.stats.forwardedActions).toBe(1);
