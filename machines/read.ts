@@ -47,7 +47,10 @@ export interface SagaStepView {
   startedAt: number | null;
   finishedAt: number | null;
   error: ErrorInfo | null;
-  /** Attempts made for the request (remote steps). */
+  /**
+   * Attempts of the request that have ended (remote steps): counted when the step's wait ends, so
+   * a step waiting on its first answer shows 0; the attempt in flight is in the outbox.
+   */
   attempts: number;
   /** A remote step whose onExecute returned no request. */
   skipped: boolean;

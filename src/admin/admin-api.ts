@@ -179,6 +179,7 @@ export class AdminApi {
     if (!tokens.length || tokens.some((t) => typeof t !== 'string' || t.length < 8)) {
       throw new TypeError('AdminApi: give operators a token of at least 8 characters (`token`); the admin API is never served without one.');
     }
+    if (tokens.some((t) => t.length < 16)) (options.logger ?? defaultLogger).warn?.('an admin token is shorter than 16 characters: use a long random one (e.g. openssl rand -hex 32)');
     this.#manager = options.manager;
     this.#broker = options.broker;
     this.#tokens = tokens.map(digest);
