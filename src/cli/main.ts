@@ -63,10 +63,13 @@ program
   .option('--redis-prefix <prefix>', 'prefix of every Redis key', 'sagachart:')
   .option('--data <dir>', 'directory of the file store (without --redis)', './.sagachart')
   .option('--participant-token <service=token>', 'a participant service and its token (repeat it; also SAGACHART_PARTICIPANT_TOKENS="svc=tok,svc2=tok2")', collect, [])
-  .action(async (opts: { sagas: string; port: number; host: string; redis?: string; redisPrefix: string; data: string; participantToken: string[] }, cmd: Command) => {
+  .option('--instance <name>', "run as one instance of a cluster of orchestrators sharing --redis: this instance's name, unique and the same across its restarts")
+  .addOption(new Option('--lease-ms <ms>', "with --instance: the instance's lease; the others take its executions over once it has not renewed it for this long").default(3000).argParser(whole('--lease-ms', 100, 600_000)))
+  .action(async (opts: { sagas: string; port: number; host: string; redis?: string; redisPrefix: string; data: string; participantToken: string[]; instance?: string; leaseMs: number }, cmd: Command) => {
     const { token } = cmd.optsWithGlobals<Globals>();
     const { serve } = await import('./serve.js');
-    await serve({ ...opts, token, participantTokens: opts.participantToken });
+    const { participantToken, instance, leaseMs, ...rest } = opts;
+    await serve({ ...rest, token, participantTokens: participantToken, ...(instance !== undefined ? { instance, leaseMs } : {}) });
   });
 
 program

@@ -7,6 +7,7 @@ import {
   InspectionStream,
   RedisSagaRepository,
   Saga,
+  SagaCluster,
   SagaError,
   SagaManager,
   WebSocketBroker,
@@ -27,11 +28,16 @@ export interface ServeOptions {
   token?: string | undefined;
   /** `service=token` pairs, from the flags and then SAGACHART_PARTICIPANT_TOKENS. */
   participantTokens: string[];
+  /** This orchestrator's name in a cluster of several on one Redis (needs `redis`); none: a lone orchestrator. */
+  instance?: string | undefined;
+  /** The cluster lease (with `instance`). @defaultValue 3000 */
+  leaseMs?: number | undefined;
 }
 
 /** What `serve` started, in the order it is closed. */
 interface Running {
   admin: AdminApi;
+  cluster: SagaCluster | undefined;
   manager: SagaManager;
   broker: WebSocketBroker;
   repository: SagaRepository;
@@ -49,6 +55,7 @@ export async function serve(options: ServeOptions, out: (line: string) => void =
   const generated = options.token === undefined;
   const token = options.token ?? randomBytes(24).toString('base64url');
   if (token.length < 8) throw usage('the admin token (--token or SAGACHART_ADMIN_TOKEN) must be at least 8 characters');
+  if (options.instance !== undefined && !options.redis) throw usage('--instance needs --redis (or REDIS_URL): the instances of a cluster share one Redis');
 
   const redis = options.redis ? await connectRedis(options.redis) : undefined;
   const running: Partial<Running> = { redis };
@@ -57,15 +64,35 @@ export async function serve(options: ServeOptions, out: (line: string) => void =
       ? new RedisSagaRepository({ redis, ...(options.redisPrefix ? { keyPrefix: options.redisPrefix } : {}) })
       : await FileSagaRepository.open({ dir: options.data });
     running.broker = await WebSocketBroker.listen({ auth, port: options.port, host: options.host });
+    if (redis && options.instance !== undefined) {
+      running.cluster = await SagaCluster.start({
+        redis,
+        instance: options.instance,
+        broker: running.broker,
+        keyPrefix: options.redisPrefix ?? 'sagachart:',
+        ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+      });
+    }
     const inspection = new InspectionStream();
-    running.manager = new SagaManager({ broker: running.broker, repository: running.repository, inspect: inspection.inspect });
+    running.manager = new SagaManager({
+      broker: running.broker,
+      repository: running.repository,
+      inspect: inspection.inspect,
+      ...(running.cluster ? running.cluster.managerOptions() : {}),
+    });
     for (const { saga } of exported) running.manager.register(saga);
-    running.admin = AdminApi.attach(running.broker.server, { manager: running.manager, broker: running.broker, token, inspection });
+    running.admin = AdminApi.attach(running.broker.server, {
+      manager: running.manager,
+      broker: running.broker,
+      token,
+      inspection,
+      ...(running.cluster ? { router: running.cluster.actionRouter } : {}),
+    });
   } catch (err) {
     await shutDown(running);
     throw startFailure(err);
   }
-  const { broker, manager } = running as Running;
+  const { broker, manager, cluster } = running as Running;
   const http = `http://${shownHost(options.host)}:${broker.port}`;
   const foreign = exported.filter((e) => !(e.saga instanceof Saga));
   out(`sagachart serve: ${exported.map((e) => `${e.saga.name}@${e.saga.hash}`).join(', ')}`);
@@ -76,6 +103,7 @@ export async function serve(options: ServeOptions, out: (line: string) => void =
     );
   }
   out(`  store         ${redis ? `redis ${options.redis} (keys ${(running.repository as RedisSagaRepository).keyPrefix}*)` : `file ${resolve(options.data)}`}`);
+  if (cluster) out(`  instance      ${cluster.instance}  (cluster of ${cluster.membership.members.join(', ')}; lease ${options.leaseMs ?? 3000} ms)`);
   out(`  participants  ${broker.url}  (services: ${Object.keys(auth).join(', ') || 'none; pass --participant-token service=token'})`);
   out(`  admin         ${http}/admin/`);
   out(`  metrics       ${http}/metrics  (with the admin token)`);
@@ -100,6 +128,13 @@ export async function serve(options: ServeOptions, out: (line: string) => void =
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 
+  if (cluster) {
+    // The cluster picks up the executions this instance owns now, and later those of instances that leave.
+    await cluster.attach(manager);
+    out(`  recovered     the executions instance ${cluster.instance} owns (${cluster.membership.members.length} live instances)`);
+    out('sagachart serve: ready');
+    return;
+  }
   const report = await manager.recover();
   out(`  recovered     ${report.recovered} executions (${report.resent} requests sent again, ${report.restarted} restarted${report.failed.length ? `, ${report.failed.length} failed` : ''})`);
   for (const f of report.failed) process.stderr.write(`sagachart serve: could not recover ${f.uuid}: ${f.code}: ${f.message}\n`);
@@ -134,6 +169,8 @@ async function connectRedis(url: string): Promise<Redis> {
 }
 
 async function shutDown(r: Partial<Running>): Promise<void> {
+  // The lease first: the other instances take this one's executions over at once.
+  await r.cluster?.close();
   await r.admin?.close();
   await r.manager?.close();
   await r.broker?.close();

@@ -460,3 +460,76 @@ describe('sagachart serve with Redis', () => {
     expect(down.stderr).toContain(`cannot reach Redis at redis://127.0.0.1:${port} (connect ECONNREFUSED`);
   });
 });
+
+describe('sagachart serve --instance: two orchestrators on one Redis', () => {
+  const prefix = `sagachart-test:${randomBytes(6).toString('hex')}:`;
+  const serves: Serve[] = [];
+  const participants: Sagachart.Participant[] = [];
+  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+
+  afterAll(async () => {
+    await Promise.all(participants.map((p) => p.close()));
+    for (const s of serves) s.kill();
+    await clearRedisPrefix(redis, prefix).catch(() => undefined);
+    redis.disconnect();
+  });
+
+  it('--instance needs --redis (exit 2)', async () => {
+    const alone = await run(['serve', '--sagas', SAGAS, '--port', '0', '--instance', 'a']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('--instance needs --redis');
+  });
+
+  it('each instance prints its name; a saga started on one reaches a participant connected to the other; an abort sent to the instance that does not own it takes effect', async () => {
+    const { lib } = await importBuilt();
+    const quiet = collectingLogger();
+    const common = ['--redis', REDIS_URL, '--redis-prefix', prefix, '--lease-ms', '1000', '--token', ADMIN_TOKEN, '--participant-token', `inventory=${TOKENS.inventory}`, '--participant-token', `payment=${TOKENS.payment}`];
+    const a = new Serve([...common, '--instance', 'orchestrator-a']);
+    serves.push(a);
+    const readyA = await a.ready();
+    const b = new Serve([...common, '--instance', 'orchestrator-b']);
+    serves.push(b);
+    const readyB = await b.ready();
+    expect(a.lines.join('\n')).toMatch(/instance\s+orchestrator-a\s+\(cluster of orchestrator-a; lease 1000 ms\)/);
+    expect(b.lines.join('\n')).toMatch(/instance\s+orchestrator-b\s+\(cluster of orchestrator-a, orchestrator-b; lease 1000 ms\)/);
+    // inventory is connected to a only, payment to b only.
+    const h = handlers(lib);
+    participants.push(await lib.connectParticipant({ url: readyA.ws, service: 'inventory', token: TOKENS.inventory, handlers: h.inventory, reconnect: false, logger: quiet }));
+    participants.push(await lib.connectParticipant({ url: readyB.ws, service: 'payment', token: TOKENS.payment, handlers: h.payment, reconnect: false, logger: quiet }));
+    const onA = { SAGACHART_URL: readyA.http, SAGACHART_ADMIN_TOKEN: ADMIN_TOKEN };
+    const onB = { SAGACHART_URL: readyB.http, SAGACHART_ADMIN_TOKEN: ADMIN_TOKEN };
+    // Until a sees b, a's requests for payment would wait for one: both must know each other first.
+    await until(async () => (await redis.zcard(`${prefix}{route}:instances`)) === 2, 'both instances hold a lease');
+    await new Promise((r) => setTimeout(r, 700));
+
+    // A whole saga started on a: its charge goes through Redis to b's payment participant, the answer back to a.
+    const done = await run(['start', 'cli-order', '--context', '{"orderId":"across","amount":3}', '--json'], onA);
+    expect(done.code, done.stderr).toBe(0);
+    const doneUuid = (JSON.parse(done.stdout) as { execution: { uuid: string } }).execution.uuid;
+    await until(async () => JSON.parse((await run(['show', doneUuid, '--json'], onB)).stdout).execution?.status === 'finished', 'the saga started on a finishes', 10_000);
+    expect(seen).toContain('payment.charge {"orderId":"across","amount":3}');
+
+    // One that waits on its charge, owned by a (started there); aborted through b.
+    const started = await run(['start', 'cli-order', '--context', '{"orderId":"hang","amount":7}', '--json'], onA);
+    expect(started.code, started.stderr).toBe(0);
+    const uuid = (JSON.parse(started.stdout) as { execution: { uuid: string } }).execution.uuid;
+    await until(() => seen.includes('payment.charge {"orderId":"hang","amount":7}'), 'the charge reached the participant on b', 10_000);
+    expect(lib.ownerAmong(['orchestrator-a', 'orchestrator-b'], uuid)).toBe('orchestrator-a');
+    const before = seen.length;
+    const aborted = await run(['abort', uuid, '--note', 'through b'], onB);
+    expect(aborted.code, aborted.stderr).toBe(0);
+    expect(aborted.stdout).toContain(`abort ${uuid}: errored  (SAGA_ABORTED)`);
+    await until(() => seen.slice(before).includes('inventory.release {"id":"res-hang"}'), 'the reserve is released');
+    expect(seen.slice(before)).toEqual(['payment.refund {"orderId":"hang"}', 'inventory.release {"id":"res-hang"}']);
+    const listed = JSON.parse((await run(['list', '--json'], onB)).stdout) as Sagachart.SagaListPage;
+    expect(listed.items.map((i) => [i.uuid, i.status]).sort()).toEqual([[doneUuid, 'finished'], [uuid, 'errored']].sort());
+
+    // SIGTERM: the cluster is left first (the lease given up), then everything else; exit 0.
+    await Promise.all(participants.splice(0).map((p) => p.close()));
+    process.kill(a.proc.pid!, 'SIGTERM');
+    expect(await a.exited).toEqual({ code: 0, signal: null });
+    expect(await redis.zrange(`${prefix}{route}:instances`, 0, -1)).toEqual(['orchestrator-b']);
+    process.kill(b.proc.pid!, 'SIGINT');
+    expect(await b.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
+});
