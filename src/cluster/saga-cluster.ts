@@ -114,6 +114,7 @@ export class SagaCluster {
   #loop: Promise<void> | undefined;
   #closed = false;
   #lastClaim = 0;
+  readonly #logged = new Map<string, { at: number; suppressed: number }>();
   /** Instances that left, until when their inboxes are read here: what others sent them on a stale view of the members. */
   readonly #departed = new Map<string, number>();
 
@@ -216,7 +217,7 @@ export class SagaCluster {
 
   #xadd(key: string, kind: string, body: object): void {
     this.#redis.xadd(key, 'MAXLEN', '~', String(this.#o.maxStreamLength), '*', 'k', kind, 'b', JSON.stringify(body)).catch((err: unknown) => {
-      this.#log.warn?.('could not send a message to another instance; its step times out and is sent again', { key, error: err instanceof Error ? err.message : String(err) });
+      this.#rare('xadd', 'could not send a message to another instance; its step times out and is sent again', { key, error: err instanceof Error ? err.message : String(err) });
     });
   }
 
@@ -361,7 +362,7 @@ export class SagaCluster {
         await this.#claimAbandoned(services, inboxes.slice(1));
       } catch (err) {
         if (this.#closed) return;
-        this.#log.warn?.('could not read the cluster streams; trying again', { instance: this.instance, error: err instanceof Error ? err.message : String(err) });
+        this.#rare('read', 'could not read the cluster streams; trying again', { instance: this.instance, error: err instanceof Error ? err.message : String(err) });
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -383,6 +384,18 @@ export class SagaCluster {
       for (const [, fields] of entries) this.#handle(fields);
       await this.#done(key, entries.map(([id]) => id));
     }
+  }
+
+  /** Logs a warning at most once per kind every 5 s (Redis down would say it for every message), with how many were left out. */
+  #rare(kind: string, message: string, fields: Record<string, unknown>): void {
+    const now = Date.now();
+    const last = this.#logged.get(kind);
+    if (last && now - last.at < 5_000) {
+      last.suppressed++;
+      return;
+    }
+    this.#log.warn?.(message, last?.suppressed ? { ...fields, suppressed: last.suppressed } : fields);
+    this.#logged.set(kind, { at: now, suppressed: 0 });
   }
 
   /** Acknowledges handled messages and deletes them: each is for one reader, so the streams hold only what is on its way. */
