@@ -1,10 +1,11 @@
 // `npm run bench` (quick: concurrency 64, 10% failing, a few seconds per contender) and
 // `npm run bench -- --full` (concurrency 1, 64 and 512, with 10% and 0% failing, median of 3).
 // `--concurrency 1,512` picks the in-flight levels, `--only floor-redis,sagachart` the contenders
-// (and skips the extras), `--repeats N` the repeats.
+// and extras whose names start so (the others are skipped; `npm run bench -- cluster` is the same
+// as `--only cluster`), `--repeats N` the repeats.
 // Every contender runs in its own process with its own participant process, in one run, on the
 // same workload (bench/lib/workload.ts). Prints a table, one JSON line per run, and writes
-// bench/results/<date>[-full].json and .md (the README's tables are copied from the .md).
+// bench/results/<date>[-full][-<only>].json and .md (the README's tables are copied from the .md).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -12,9 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
   options: { full: { type: 'boolean', default: false }, only: { type: 'string' }, concurrency: { type: 'string' }, repeats: { type: 'string' } },
+  allowPositionals: true,
 });
+const only = [...(values.only?.split(',') ?? []), ...positionals].map((p) => p.trim()).filter(Boolean);
+const picked = (name: string) => !only.length || only.some((p) => name.startsWith(p));
 const full = values.full;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -40,7 +44,7 @@ const CONTENDERS: Contender[] = [
   { name: 'sagachart-2pc-redis', script: 'sagachart.ts', variant: 'redis-2pc', sagas: 6000 },
   { name: 'bullmq', script: 'bullmq.ts', variant: '', sagas: 4000 },
   { name: 'restate', script: 'restate.ts', variant: '', sagas: 1500 },
-].filter((c) => existsSync(here(`./contenders/${c.script}`)) && (!values.only || values.only.split(',').some((p) => c.name.startsWith(p))));
+].filter((c) => existsSync(here(`./contenders/${c.script}`)) && picked(c.name));
 
 interface Run {
   contender: Contender;
@@ -65,11 +69,14 @@ const EXTRAS = [
   { name: 'inspector', script: 'inspector.ts', args: ['--sagas', full ? '5000' : '1500'] },
   { name: 'chart-cost', script: 'chart-cost.ts', args: ['--sagas', full ? '10000' : '3000'] },
   { name: 'deadlines', script: 'deadlines.ts', args: ['--armed', full ? '100000' : '50000'] },
-].filter(() => !values.only);
+  // 1, 2 and 3 orchestrator instances on one Redis (SagaCluster), 3 interleaved repeats: about 2 minutes. Its tables go into the .md.
+  { name: 'cluster', script: 'cluster.ts', args: ['--sagas', full ? '4000' : '2000'], tables: true },
+].filter((e) => picked(e.name));
 
 type Json = Record<string, unknown>;
 
-function runScript(script: string, args: string[], flags: string[] = []): Promise<Json | null> {
+/** The JSON line a script printed last, and the table lines (`|`) and notes after its first table. */
+function runScript(script: string, args: string[], flags: string[] = [], tables?: string[]): Promise<Json | null> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...flags, '--import', 'tsx', here(script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -80,6 +87,11 @@ function runScript(script: string, args: string[], flags: string[] = []): Promis
     child.on('exit', (code) => {
       clearTimeout(timer);
       const line = out.split('\n').reverse().find((l) => l.startsWith('RESULT ') || l.startsWith('{'));
+      if (tables) {
+        const all = out.split('\n');
+        const first = all.findIndex((l) => l.startsWith('|'));
+        if (first >= 0) tables.push(...all.slice(Math.max(0, first - 2)).filter((l) => l !== line));
+      }
       if (!line || code !== 0) process.stderr.write(`\n${script} ${args.join(' ')} exited ${code}:\n${err.split('\n').filter((l) => !l.includes('nodedir')).join('\n')}\n`);
       resolve(line ? (JSON.parse(line.startsWith('RESULT ') ? line.slice(7) : line) as Json) : null);
     });
@@ -109,9 +121,10 @@ for (const run of matrix) {
   bar.increment();
 }
 const extras: Json[] = [];
+const extraTables: string[] = [];
 for (const extra of EXTRAS) {
   bar.update({ what: extra.name });
-  const result = await runScript(`./${extra.script}`, extra.args, ['--expose-gc']);
+  const result = await runScript(`./${extra.script}`, extra.args, ['--expose-gc'], 'tables' in extra && extra.tables ? extraTables : undefined);
   if (result) extras.push(result);
   else failures++;
   bar.increment();
@@ -150,12 +163,14 @@ for (const r of rows) {
 }
 const date = new Date().toISOString();
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), Node ${process.version}`;
-const md = [`Measured ${date.slice(0, 10)} on ${machine}; ${full ? 'full matrix, medians of 3' : 'quick run'}.`, '', ...lines, ''];
+const md = [`Measured ${date.slice(0, 10)} on ${machine}; ${full ? 'full matrix, medians of 3' : 'quick run'}${only.length ? `, only ${only.join(', ')}` : ''}.`, '', ...(rows.length ? lines : []), ''];
 for (const e of extras) md.push(`- ${e.bench}: ${JSON.stringify(e)}`);
+if (extraTables.length) md.push('', ...extraTables);
 console.log(`\n${md.join('\n')}`);
 
 mkdirSync(here('./results/'), { recursive: true });
-const base = here(`./results/${date.slice(0, 10)}${full ? '-full' : ''}`);
+// A run of some contenders or extras only does not replace the day's full results.
+const base = here(`./results/${date.slice(0, 10)}${full ? '-full' : ''}${only.length ? `-${only.join('+').replace(/[^\w+-]/g, '_')}` : ''}`);
 writeFileSync(`${base}.json`, JSON.stringify({ date, machine, full, rows, runs, extras }, null, 2) + '\n');
 writeFileSync(`${base}.md`, md.join('\n') + '\n');
 console.log(`\nwrote ${base}.json and .md`);
