@@ -70,9 +70,13 @@ export interface SagaClusterStats {
   servedActions: number;
   /** Executions picked up from instances that left. */
   takenOver: number;
+  /** Requests sent through Redis and unanswered, sent again because an instance left (it may have taken them). */
+  resentRequests: number;
 }
 
 const GROUP = 'sagachart';
+/** How long a request sent through Redis is remembered without an answer (to be sent again if an instance leaves). */
+const FORWARDED_KEPT_MS = 10 * 60_000;
 const BLOCK_MS = 500;
 const READ_COUNT = 200;
 
@@ -108,13 +112,19 @@ export class SagaCluster {
   readonly #o: Required<Pick<SagaClusterOptions, 'leaseMs' | 'actionTimeoutMs' | 'maxStreamLength'>>;
   readonly #groups = new Set<string>();
   readonly #replies = new Map<string, { resolve: (r: SagaActionResult | RoutedResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  readonly #stats: SagaClusterStats = { sentLocally: 0, forwardedRequests: 0, deliveredRequests: 0, forwardedResponses: 0, receivedResponses: 0, forwardedActions: 0, servedActions: 0, takenOver: 0 };
+  readonly #stats: SagaClusterStats = { sentLocally: 0, forwardedRequests: 0, deliveredRequests: 0, forwardedResponses: 0, receivedResponses: 0, forwardedActions: 0, servedActions: 0, takenOver: 0, resentRequests: 0 };
   #listener: ResponseListener | undefined;
   #manager: SagaManager | undefined;
   #loop: Promise<void> | undefined;
   #closed = false;
   #lastClaim = 0;
   readonly #logged = new Map<string, { at: number; suppressed: number }>();
+  /**
+   * Requests sent through Redis and not answered yet, by request id: when an instance leaves, it
+   * may have been the one that took them (its participant's answer lost with it), so they are sent
+   * again (same ids: participants deduplicate). Forgotten once answered, or after ten minutes.
+   */
+  readonly #forwarded = new Map<string, { request: OutgoingRequest; at: number }>();
   /** Instances that left, until when their inboxes are read here: what others sent them on a stale view of the members. */
   readonly #departed = new Map<string, number>();
 
@@ -229,7 +239,24 @@ export class SagaCluster {
       return;
     }
     this.#stats.forwardedRequests++;
+    this.#forwarded.delete(request.requestId);
+    this.#forwarded.set(request.requestId, { request, at: Date.now() });
     this.#xadd(this.#key('svc', service), 'req', { request, from: this.instance });
+  }
+
+  /** After an instance left: sends again what went through Redis and has no answer yet. */
+  #resendForwarded(): void {
+    const now = Date.now();
+    for (const [id, { request, at }] of this.#forwarded) {
+      if (now - at > FORWARDED_KEPT_MS || (request.deadline !== null && request.deadline <= now) || !this.membership.owns(request.uuid)) {
+        this.#forwarded.delete(id);
+        continue;
+      }
+      const service = isTransactionPhase(request.phase) ? request.target : serviceOf(request.target);
+      this.#stats.resentRequests++;
+      if (this.#local.connectedServices().includes(service)) this.#local.send(request);
+      else this.#xadd(this.#key('svc', service), 'req', { request, from: this.instance });
+    }
   }
 
   /** A participant connected here answered: the execution's owner gets it. */
@@ -237,6 +264,7 @@ export class SagaCluster {
     const uuid = parseRequestId(response.requestId)?.uuid;
     const owner = uuid ? this.membership.owner(uuid) : this.instance;
     if (owner === this.instance) {
+      this.#forwarded.delete(response.requestId);
       this.#listener?.(response);
       return;
     }
@@ -301,6 +329,8 @@ export class SagaCluster {
     // Others may still send to an instance that left until they see it gone (up to a lease): read its inbox for a while.
     for (const m of left) this.#departed.set(m, Date.now() + 5 * this.#o.leaseMs);
     if (!left.size || !this.#manager) return;
+    // Requests of this instance's executions that an instance which left may have taken.
+    this.#resendForwarded();
     // The executions of the instances that left, that this instance owns now.
     void this.#recover((uuid) => this.membership.owns(uuid) && left.has(ownerOf(previous, uuid)), 'takeover');
   }
@@ -376,6 +406,11 @@ export class SagaCluster {
     const now = Date.now();
     if (now - this.#lastClaim < this.#o.leaseMs / 2) return;
     this.#lastClaim = now;
+    // Unanswered requests are remembered for a while only (oldest first: kept in the order sent).
+    for (const [id, { at }] of this.#forwarded) {
+      if (now - at <= FORWARDED_KEPT_MS) break;
+      this.#forwarded.delete(id);
+    }
     const todo: Array<[string, number]> = [...serviceKeys.map((k): [string, number] => [k, 2 * this.#o.leaseMs]), ...departedInboxes.map((k): [string, number] => [k, 0])];
     for (const [key, minIdle] of todo) {
       const claimed = (await this.#redis.xautoclaim(key, GROUP, this.instance, minIdle, '0', 'COUNT', READ_COUNT)) as [string, Array<[string, Fields] | null>, string[]?];
@@ -425,6 +460,7 @@ export class SagaCluster {
         return this.#deliver(body as { request: OutgoingRequest });
       case 'res':
         this.#stats.receivedResponses++;
+        this.#forwarded.delete((body as { response?: SagaResponseData }).response?.requestId ?? '');
         this.#listener?.((body as { response: SagaResponseData }).response);
         return;
       case 'act':
