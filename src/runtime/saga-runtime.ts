@@ -274,6 +274,10 @@ export class SagaRuntime {
           if (execution.pauseOnDisk && execution.status !== SagaStatus.Running) this.#executions.park(execution);
           // A copy from the cache may be behind the repository (another manager moved it on): ask the repository.
           if (cached && attempt === 0) continue;
+          // So may a live one, when another orchestrator took the execution over for a while (a
+          // cluster member whose lease lapsed): an answer or a decision it does not expect is
+          // checked against the stored version before it is ignored.
+          if (attempt === 0 && delivery.kind !== 'deadline' && (await this.#movedOn(execution))) continue;
           return this.#ignoredEvent(uuid, delivery, event.why, { status: execution.status, steps: execution.context.steps, services: execution.context.services });
         }
         const stepped = this.#step(execution, event);
@@ -284,6 +288,17 @@ export class SagaRuntime {
         this.#log.info?.('another manager stored this execution since it was read here; reading it again', { uuid, event: whatOf(delivery) });
       }
     });
+  }
+
+  /** Whether the repository holds a later version of the execution than this copy. */
+  async #movedOn(execution: LiveExecution): Promise<boolean> {
+    if (execution.version === null) return false;
+    try {
+      const record = await this.#repository.load(execution.uuid);
+      return record !== null && record.version !== execution.version;
+    } catch {
+      return false;
+    }
   }
 
   /** The execution in memory: live, from the paused cache (unless `fresh`), or restored from its record. */
