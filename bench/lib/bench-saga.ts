@@ -2,7 +2,8 @@
 import { Saga, SagaRequest } from '../../src/index.js';
 import { requestContent } from './workload.js';
 
-const step = (name: string, target: string, undo?: string) => (saga: Saga<Record<string, unknown>>) => {
+/** A remote step of the workload: `target` asked with the workload's content, `undo` its compensation. */
+export const step = (name: string, target: string, undo?: string) => (saga: Saga<Record<string, unknown>>) => {
   const s = saga
     .remoteStep(name)
     .onExecute((ctx) => new SagaRequest(target, requestContent(ctx.i as number, name, ctx.fail as boolean)))
