@@ -129,5 +129,5 @@ export {
 export { AdminApi, type AdminApiOptions, type AdminActionRouter, type RoutedActionResult } from './admin/admin-api.js';
 export { InspectionStream, type InspectionSummary } from './admin/inspection-stream.js';
 export type { ChartNode, SagaChart } from './admin/chart.js';
-export { SagaCluster, type SagaClusterOptions, type SagaClusterStats, type RoutedResult } from './cluster/saga-cluster.js';
+export { SagaCluster, type SagaClusterOptions, type SagaClusterStats } from './cluster/saga-cluster.js';
 export { ClusterMembership, ownerAmong } from './cluster/membership.js';

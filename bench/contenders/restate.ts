@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { freePort } from '../lib/free-port.js';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,14 +19,6 @@ import { contenderArgs, drive, initialState, reportPids, reportResult, type Outc
 
 const args = contenderArgs();
 const HOST = '127.0.0.1';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, HOST);
-  await new Promise((r) => server.once('listening', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

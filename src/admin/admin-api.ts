@@ -9,7 +9,7 @@ import type { Saga } from '../definition/saga.js';
 import { SagaError } from '../errors/saga-error.js';
 import type { SagaLogger } from '../logger.js';
 import { defaultLogger } from '../logger.js';
-import type { SagaActionInput, SagaActionResult, SagaManager, SagaOperatorAction } from '../manager/saga-manager.js';
+import { SAGA_OPERATOR_ACTIONS, type SagaActionInput, type SagaActionResult, type SagaManager, type SagaOperatorAction } from '../manager/saga-manager.js';
 import type { SagaListFilter } from '../repositories/saga-repository.js';
 import type { SagaExecution } from '../runtime/saga-execution.js';
 import { SagaStatus, SagaStepStatus } from '../status.js';
@@ -53,7 +53,7 @@ class AdminError extends SagaError {
   }
 }
 
-const ACTIONS: readonly SagaOperatorAction[] = ['abort', 'retry-step', 'retry-compensation', 'resolve-compensation', 'resolve-transaction', 'commit', 'reject'];
+const ACTIONS = SAGA_OPERATOR_ACTIONS;
 type AdminAction = SagaOperatorAction;
 
 /**

@@ -1,4 +1,4 @@
-import type { SagaExecution, SagaExecutionDetails, SagaListPage, SagaManagerStats, SagaRecordSummary, SagaStatus } from '../index.js';
+import type { SagaExecution, SagaExecutionDetails, SagaListPage, SagaManagerStats, SagaOperatorAction, SagaRecordSummary, SagaStatus } from '../index.js';
 import { CliError, ExitCode, usage } from './cli-error.js';
 
 /** An execution as the admin API sends it (`SagaExecution.toJSON()`). */
@@ -37,7 +37,7 @@ export interface ActionJson {
   pending?: boolean;
 }
 
-export type AdminAction = 'abort' | 'retry-step' | 'retry-compensation' | 'resolve-compensation' | 'resolve-transaction' | 'commit' | 'reject';
+export type AdminAction = SagaOperatorAction;
 
 /** What the action sends: the step or service it is about, and the operator's note. */
 export interface ActionBody {

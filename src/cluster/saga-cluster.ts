@@ -4,13 +4,13 @@ import { SagaError } from '../errors/saga-error.js';
 import { defaultLogger, type SagaLogger } from '../logger.js';
 import type { SagaActionInput, SagaActionResult, SagaManager, SagaOperatorAction } from '../manager/saga-manager.js';
 import type { OutgoingRequest } from '../messages/outgoing-request.js';
-import { isTransactionPhase, parseRequestId } from '../messages/request-id.js';
+import { parseRequestId } from '../messages/request-id.js';
 import type { SagaResponseData } from '../messages/saga-response.js';
 import { serviceOf } from '../messages/saga-request.js';
 import { newUuidV7 } from '../util/uuid-v7.js';
 import type { ResponseListener, SagaBroker } from '../transport/saga-broker.js';
 import type { WebSocketBroker } from '../transport/websocket-broker.js';
-import type { SagaExecution } from '../runtime/saga-execution.js';
+import type { RoutedActionResult } from '../admin/admin-api.js';
 import { ClusterMembership, ownerAmong } from './membership.js';
 
 type Client = Redis | Cluster;
@@ -28,8 +28,8 @@ interface ActionMessage {
 interface ReplyMessage {
   id: string;
   ok: boolean;
-  execution?: RoutedResult['execution'];
-  outcome?: RoutedResult['outcome'];
+  execution?: RoutedActionResult['execution'];
+  outcome?: RoutedActionResult['outcome'];
   error?: { code: string; message: string };
 }
 
@@ -111,7 +111,7 @@ export class SagaCluster {
   readonly #prefix: string;
   readonly #o: Required<Pick<SagaClusterOptions, 'leaseMs' | 'actionTimeoutMs' | 'maxStreamLength'>>;
   readonly #groups = new Set<string>();
-  readonly #replies = new Map<string, { resolve: (r: SagaActionResult | RoutedResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  readonly #replies = new Map<string, { resolve: (r: SagaActionResult | RoutedActionResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   readonly #stats: SagaClusterStats = { sentLocally: 0, forwardedRequests: 0, deliveredRequests: 0, forwardedResponses: 0, receivedResponses: 0, forwardedActions: 0, servedActions: 0, takenOver: 0, resentRequests: 0 };
   #listener: ResponseListener | undefined;
   #manager: SagaManager | undefined;
@@ -198,7 +198,7 @@ export class SagaCluster {
   readonly actionRouter = {
     owns: (uuid: string): boolean => this.membership.owns(uuid),
     describe: (): { instance: string; members: readonly string[]; stats: SagaClusterStats } => ({ instance: this.instance, members: this.membership.members, stats: this.stats }),
-    act: (uuid: string, action: SagaOperatorAction, input: SagaActionInput): Promise<SagaActionResult | RoutedResult> => this.#forwardAction(uuid, action, input),
+    act: (uuid: string, action: SagaOperatorAction, input: SagaActionInput): Promise<SagaActionResult | RoutedActionResult> => this.#forwardAction(uuid, action, input),
   };
 
   /**
@@ -232,8 +232,7 @@ export class SagaCluster {
   }
 
   #send(request: OutgoingRequest): void {
-    const service = isTransactionPhase(request.phase) ? request.target : serviceOf(request.target);
-    if (this.#local.connectedServices().includes(service)) {
+    if (this.#local.canDeliver(request)) {
       this.#stats.sentLocally++;
       this.#local.send(request);
       return;
@@ -241,7 +240,7 @@ export class SagaCluster {
     this.#stats.forwardedRequests++;
     this.#forwarded.delete(request.requestId);
     this.#forwarded.set(request.requestId, { request, at: Date.now() });
-    this.#xadd(this.#key('svc', service), 'req', { request, from: this.instance });
+    this.#xadd(this.#key('svc', serviceOf(request.target)), 'req', { request, from: this.instance });
   }
 
   /** After an instance left: sends again what went through Redis and has no answer yet. */
@@ -252,10 +251,9 @@ export class SagaCluster {
         this.#forwarded.delete(id);
         continue;
       }
-      const service = isTransactionPhase(request.phase) ? request.target : serviceOf(request.target);
       this.#stats.resentRequests++;
-      if (this.#local.connectedServices().includes(service)) this.#local.send(request);
-      else this.#xadd(this.#key('svc', service), 'req', { request, from: this.instance });
+      if (this.#local.canDeliver(request)) this.#local.send(request);
+      else this.#xadd(this.#key('svc', serviceOf(request.target)), 'req', { request, from: this.instance });
     }
   }
 
@@ -272,7 +270,7 @@ export class SagaCluster {
     this.#xadd(this.#key('inbox', owner), 'res', { response });
   }
 
-  async #forwardAction(uuid: string, action: SagaOperatorAction, input: SagaActionInput): Promise<SagaActionResult | RoutedResult> {
+  async #forwardAction(uuid: string, action: SagaOperatorAction, input: SagaActionInput): Promise<SagaActionResult | RoutedActionResult> {
     const owner = this.membership.owner(uuid);
     if (owner === this.instance) {
       if (!this.#manager) throw new ClusterActionError('SAGA_CLUSTER_NOT_ATTACHED', 'this instance has no manager attached (cluster.attach(manager))');
@@ -280,7 +278,7 @@ export class SagaCluster {
     }
     const id = randomUUID();
     this.#stats.forwardedActions++;
-    const answer = new Promise<SagaActionResult | RoutedResult>((resolve, reject) => {
+    const answer = new Promise<SagaActionResult | RoutedActionResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#replies.delete(id);
         reject(new ClusterActionError('SAGA_CLUSTER_TIMEOUT', `instance "${owner}", which owns execution ${uuid}, did not answer the ${action} within ${this.#o.actionTimeoutMs} ms; if it is gone, the instance that takes its executions over runs the action when it is sent again`));
@@ -474,10 +472,5 @@ export class SagaCluster {
   }
 }
 
-/** An action's result as the owner sent it back: the execution as JSON. */
-export interface RoutedResult {
-  execution: ReturnType<SagaExecution['toJSON']>;
-  outcome: { code: string; message: string } | null;
-}
 
 const ownerOf = (members: readonly string[], uuid: string): string => ownerAmong(members, uuid) ?? '';

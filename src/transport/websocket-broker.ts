@@ -647,12 +647,23 @@ export class WebSocketBroker implements SagaBroker {
     return c.ready && !c.closing && c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount <= this.#opts.maxBufferedBytes;
   }
 
+  /** Whether `c` can take the request now: usable, and it declared the target (or its whole service); for a transaction's message, of its service. */
+  #takes(c: Connection, request: OutgoingRequest): boolean {
+    if (!this.#usable(c)) return false;
+    const { target } = request;
+    return isTransactionPhase(request.phase) ? c.service === target : c.targets.has(target) || c.targets.has(serviceOf(target));
+  }
+
+  /** Whether a participant connected here would take the request now (a cluster sends it elsewhere otherwise). */
+  canDeliver(request: OutgoingRequest): boolean {
+    for (const c of this.#connections) if (this.#takes(c, request)) return true;
+    return false;
+  }
+
   /** A connection for the request: one that declared its target (or its whole service); any of the service for a transaction's message. */
   #pick(request: OutgoingRequest): Connection | undefined {
     const { target } = request;
-    const service = serviceOf(target);
-    const transactional = isTransactionPhase(request.phase);
-    const candidates = [...this.#connections].filter((c) => this.#usable(c) && (transactional ? c.service === target : c.targets.has(target) || c.targets.has(service)));
+    const candidates = [...this.#connections].filter((c) => this.#takes(c, request));
     if (!candidates.length) return undefined;
     const turn = this.#roundRobin.get(target) ?? 0;
     this.#roundRobin.set(target, turn + 1);
