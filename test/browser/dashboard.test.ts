@@ -128,7 +128,9 @@ async function waitForText(selector: string, wanted: string, timeoutMs = 10_000)
   throw new Error(`"${selector}" never showed "${wanted}"; it shows "${shown}"`);
 }
 /** Waits until `selector` matches `n` elements. */
-const waitForCount = (selector: string, n: number) => page.waitForFunction(`document.querySelectorAll(${JSON.stringify(selector)}).length === ${n}`, undefined, { timeout: 10_000 });
+// A function, not a string: a string predicate is evaluated with eval in the page, which its CSP refuses.
+const waitForCount = (selector: string, n: number) =>
+  page.waitForFunction(([sel, count]) => (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document.querySelectorAll(sel).length === count, [selector, n] as const, { timeout: 10_000 });
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
 
 describe('the dashboard', () => {

@@ -532,7 +532,12 @@ describe.each(MODES)('operator actions over the wire on an execution %s', (mode)
     const finished = await env.final(uuid);
     expect(finished.status).toBe(SagaStatus.Finished);
     expect(finished.history, 'refused actions leave no trace').toEqual([]);
-    expect(finished.transaction.commit!.parts).toContainEqual(part('payment', 'ack', 3));
+    // Two failed commits, then the ack: on attempt 3, or on attempt 2 when the recovery of the
+    // take-over re-sent attempt 1 (same request id) and the hook failed a second time on it.
+    const paymentPart = finished.transaction.commit!.parts.find((p) => p.service === 'payment');
+    expect(paymentPart).toMatchObject({ outcome: 'ack' });
+    expect(paymentPart!.attempts).toBeGreaterThanOrEqual(mode === 'live' ? 3 : 2);
+    expect(paymentPart!.attempts).toBeLessThanOrEqual(3);
     await expectInvalidState(() => env.manager.abort(uuid), 'abort() of a finished execution');
     await expectInvalidState(() => env.manager.commit(uuid), 'commit() of an execution that did not await one');
     await expectInvalidState(() => env.manager.reject(uuid), 'reject() of a finished execution');
